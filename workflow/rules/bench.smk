@@ -1,0 +1,17 @@
+# One job per cell. The job sees only its own settings (params.spec), so a change to one model
+# reruns only its cells. The shell command is fixed text, so editing the runner's Python reruns
+# nothing by itself: a change of the measurement bumps matrix.PROTOCOL_VERSION instead.
+
+
+rule bench:
+    output:
+        cell=matrix.CELL_PATTERN,
+    params:
+        spec=get_cell_spec,
+        python=get_cell_python,
+    log:
+        matrix.CELL_PATTERN.replace("results/cells/", "results/logs/cells/").replace(".parquet", ".log"),
+    resources:
+        speedatlas_timing=1,
+    shell:
+        "{params.python} -m speedatlas.runner --spec {params.spec:q} --out {output.cell:q} > {log:q} 2>&1"

@@ -1,0 +1,21 @@
+# The Markdown report: built from tables and plots only.
+
+
+rule report_md:
+    input:
+        cells="results/tables/cells.parquet",
+        speedups="results/tables/speedups.parquet",
+        throughput_png="results/plots/throughput.png",
+    output:
+        report=report(
+            "results/report.md",
+            caption="../report/report_md.rst",
+            category="Report",
+            labels={"document": "report.md"},
+        ),
+    params:
+        study=get_study_summary(),
+    log:
+        "results/logs/report_md.log",
+    script:
+        "../scripts/report_md.py"

@@ -1,0 +1,26 @@
+"""Thin adapter: tables + plots -> results/report.md."""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 - injected by snakemake
+
+import pandas as pd  # noqa: E402
+
+from speedatlas.report import render  # noqa: E402
+
+out = Path(snakemake.output.report)  # noqa: F821
+study = json.loads(snakemake.params.study)  # noqa: F821
+plots = {"Throughput vs batch size": os.path.relpath(snakemake.input.throughput_png, out.parent)}  # noqa: F821
+out.write_text(
+    render(
+        pd.read_parquet(snakemake.input.cells),  # noqa: F821
+        pd.read_parquet(snakemake.input.speedups),  # noqa: F821
+        study,
+        plots,
+        confidence=study["confidence"],
+        resamples=study["bootstrap_resamples"],
+    )
+)

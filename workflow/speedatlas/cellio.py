@@ -1,0 +1,65 @@
+"""The cell Parquet file: its schema (workflow/schemas/cell.schema.json) and atomic writing.
+
+Runner side: standard library and pyarrow only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "cell.schema.json"
+STATUSES = ("ok", "unavailable", "unsupported", "oom", "nonfinite", "error")
+
+_ARROW_TYPES = {
+    "string": pa.string(),
+    "int64": pa.int64(),
+    "float64": pa.float64(),
+    "bool": pa.bool_(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+}
+
+
+def column_specs() -> list[dict[str, str]]:
+    with open(SCHEMA_FILE) as handle:
+        return json.load(handle)["columns"]
+
+
+def arrow_schema() -> pa.Schema:
+    """The cell schema as pyarrow types; every cell file is written (and read) with it."""
+    return pa.schema([pa.field(c["name"], _ARROW_TYPES[c["type"]]) for c in column_specs()])
+
+
+def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """Build a table with exactly the schema's columns; missing values become nulls."""
+    schema = arrow_schema()
+    unknown = set().union(*(row.keys() for row in rows)) - set(schema.names)
+    if unknown:
+        raise ValueError(f"columns not in the cell schema: {sorted(unknown)}")
+    columns = {name: [row.get(name) for row in rows] for name in schema.names}
+    return pa.Table.from_pydict(columns, schema=schema)
+
+
+def write_atomic(table: pa.Table, path: str | os.PathLike[str]) -> None:
+    """Write to a temporary file in the same folder, then rename over the target.
+
+    An interrupted job therefore never leaves a file that looks complete.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".cell-", suffix=".parquet.tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

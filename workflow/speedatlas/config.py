@@ -1,0 +1,200 @@
+"""Validate a study config and give every mistake one clear message.
+
+`snakemake.utils.validate` reports the first schema error in jsonschema's words; users need the
+key, the bad value and the valid choices. So we run jsonschema ourselves first, turn its best
+error into one sentence, add the checks a schema cannot express (baseline in devices, model
+names torchvision knows), and only then let snakemake fill in the defaults.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
+
+# Keys a model mapping may override; everything else is study-wide.
+MODEL_OVERRIDES = (
+    "devices",
+    "torch_versions",
+    "batch_sizes",
+    "dtypes",
+    "modes",
+    "variants",
+    "input_size",
+    "num_classes",
+    "cpu_threads",
+    "timing",
+)
+
+
+class ConfigError(ValueError):
+    """A config mistake, phrased for the user: names the key, the value and what is valid."""
+
+
+def load_schema(path: Path = SCHEMA_PATH) -> dict[str, Any]:
+    with open(path) as handle:
+        return yaml.safe_load(handle)
+
+
+def key_path(path: Iterable[Any]) -> str:
+    """Render a jsonschema path as the user wrote it: models[1].batch_sizes[0]."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = root["$defs"][schema["$ref"].rsplit("/", 1)[-1]] | {
+            k: v for k, v in schema.items() if k != "$ref"
+        }
+    return schema
+
+
+def _describe(error: jsonschema.ValidationError, root: dict[str, Any]) -> str:
+    """One sentence for one jsonschema error."""
+    where = key_path(error.absolute_path)
+    value = error.instance
+    kind = error.validator
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if kind == "additionalProperties":
+        allowed = sorted(_resolve(schema, root).get("properties", {}))
+        unknown = sorted(set(value) - set(allowed))
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hints.append(f"'{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+        scope = "" if where == "(top level)" else f" in '{where}'"
+        return f"unknown key {', '.join(hints)}{scope}; valid keys: {', '.join(allowed)}"
+    if kind == "enum":
+        return f"key '{where}': {value!r} is not valid; choose one of {', '.join(map(str, error.validator_value))}"
+    if kind == "pattern":
+        hint = schema.get("x-hint", f"must match {error.validator_value}")
+        return f"key '{where}': {value!r} is not valid; {hint}"
+    if kind == "type":
+        return f"key '{where}': {value!r} has the wrong type; expected {error.validator_value}"
+    if kind == "minItems":
+        return f"key '{where}': the list is empty; give at least {error.validator_value} entry"
+    if kind == "uniqueItems":
+        seen, dupes = [], []
+        for item in value:
+            (dupes if item in seen else seen).append(item)
+        return f"key '{where}': duplicate entries {dupes!r}; list each value once"
+    if kind in ("minimum", "exclusiveMinimum"):
+        op = ">=" if kind == "minimum" else ">"
+        return f"key '{where}': {value!r} is too small; it must be {op} {error.validator_value}"
+    if kind in ("maximum", "exclusiveMaximum"):
+        op = "<=" if kind == "maximum" else "<"
+        return f"key '{where}': {value!r} is too large; it must be {op} {error.validator_value}"
+    if kind == "required":
+        return f"missing key {error.message.split()[0]} in '{where}'"
+    return f"key '{where}': {value!r}: {error.message}"
+
+
+def _best_error(errors: list[jsonschema.ValidationError]) -> jsonschema.ValidationError:
+    """The deepest, most specific error (inside anyOf, prefer the branch of the value's type)."""
+    error = jsonschema.exceptions.best_match(errors)
+    while error.context:
+        same_type = [e for e in error.context if e.validator != "type"]
+        error = jsonschema.exceptions.best_match(same_type or error.context)
+    return error
+
+
+def check_schema(config: dict[str, Any], schema: dict[str, Any]) -> None:
+    """Raise ConfigError naming the key and value of the most specific schema violation."""
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = list(validator.iter_errors(config))
+    if errors:
+        raise ConfigError(_describe(_best_error(errors), schema))
+
+
+def check_models(config: dict[str, Any], known_models: Iterable[str]) -> None:
+    """Reject model names torchvision does not know, with close matches, and duplicates."""
+    known = sorted(known_models)
+    seen: set[str] = set()
+    for index, entry in enumerate(config["models"]):
+        name = entry if isinstance(entry, str) else entry["name"]
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
+            hint = f"close matches: {', '.join(close)}" if close else "see torchvision.models.list_models()"
+            raise ConfigError(f"key 'models[{index}]': unknown torchvision model {name!r}; {hint}")
+        if name in seen:
+            raise ConfigError(f"key 'models[{index}]': model {name!r} is listed twice; list each model once")
+        seen.add(name)
+
+
+def check_semantics(config: dict[str, Any]) -> None:
+    """Cross-key rules a JSON schema cannot state."""
+    if config["baseline_device"] not in config["devices"]:
+        raise ConfigError(
+            f"key 'baseline_device': {config['baseline_device']!r} is not in devices "
+            f"{config['devices']!r}; add it to devices or pick one of them"
+        )
+    baseline_torch = config.get("baseline_torch")
+    if baseline_torch is not None and baseline_torch not in config["torch_versions"]:
+        raise ConfigError(
+            f"key 'baseline_torch': {baseline_torch!r} is not in torch_versions "
+            f"{config['torch_versions']!r}; add it there or pick one of them"
+        )
+
+
+def prepare(
+    raw: dict[str, Any],
+    known_models: Iterable[str],
+    schema: dict[str, Any] | None = None,
+    fill_defaults: Any = None,
+) -> dict[str, Any]:
+    """Validate `raw` and return a copy with every default filled in.
+
+    `fill_defaults(config, schema)` sets defaults in place; the Snakefile passes
+    `snakemake.utils.validate(..., set_default=True)`. Without it (unit tests) we fill the
+    top-level defaults ourselves.
+    """
+    schema = schema or load_schema()
+    config = copy.deepcopy(dict(raw))
+    check_schema(config, schema)
+    if fill_defaults is not None:
+        fill_defaults(config, schema)
+    for key, spec in schema["properties"].items():
+        if "default" in spec and key not in config:
+            config[key] = copy.deepcopy(spec["default"])
+    timing_defaults = schema["properties"]["timing"]["default"]
+    config["timing"] = {**timing_defaults, **config["timing"]}
+    if isinstance(config["workload"], str):
+        config["workload"] = [config["workload"]]
+    config.setdefault("baseline_torch", config["torch_versions"][0])
+    check_semantics(config)
+    check_models(config, known_models)
+    return config
+
+
+def torchvision_models(cache_dir: Path | None = None) -> list[str]:
+    """Classification models of the torchvision that runs snakemake.
+
+    Importing torchvision costs seconds, paid on every snakemake start (and by every job on a
+    cluster); the list only changes with torchvision's version, so it is cached per version.
+    """
+    from importlib.metadata import version
+
+    cache = Path(cache_dir) / f"torchvision-{version('torchvision')}-models.json" if cache_dir else None
+    if cache is not None and cache.is_file():
+        return json.loads(cache.read_text())
+    import torchvision
+
+    names = sorted(torchvision.models.list_models(module=torchvision.models))
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(names))
+        os.replace(tmp, cache)
+    return names

@@ -1,0 +1,82 @@
+"""Collect the environment a cell ran in (pyperf-style collect_* functions).
+
+Runner side: standard library, torch and torchvision only.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_DIR = Path(__file__).resolve().parents[2]
+
+
+def collect_cpu_model() -> str:
+    if sys.platform == "darwin":
+        try:
+            out = subprocess.run(
+                ["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True, timeout=5
+            )
+            if out.stdout.strip():
+                return out.stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            pass
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def collect_pipeline_commit() -> str:
+    """The orchestrator passes SPEEDATLAS_COMMIT; computing it here is the fallback."""
+    if os.environ.get("SPEEDATLAS_COMMIT"):
+        return os.environ["SPEEDATLAS_COMMIT"]
+    return pipeline_commit(REPO_DIR)
+
+
+def pipeline_commit(repo: Path) -> str:
+    """HEAD of the speedatlas checkout, with '-dirty' when tracked files differ from it."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        if not head:
+            return "unknown"
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "diff", "--quiet", "HEAD", "--", "."], capture_output=True, timeout=10
+        ).returncode
+        return head + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def collect_torch_build(torch) -> str:
+    if getattr(torch.version, "cuda", None):
+        return f"cuda {torch.version.cuda}"
+    if getattr(torch.version, "hip", None):
+        return f"rocm {torch.version.hip}"
+    return "cpu"
+
+
+def collect(torch, torchvision) -> dict[str, object]:
+    """Cell-level environment columns."""
+    return {
+        "torch_version": torch.__version__,
+        "torchvision_version": torchvision.__version__,
+        "torch_build": collect_torch_build(torch),
+        "cpu_model": collect_cpu_model(),
+        "threads": torch.get_num_threads(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "host": socket.gethostname(),
+        "pipeline_commit": collect_pipeline_commit(),
+        "mps_fallback": os.environ.get("PYTORCH_ENABLE_MPS_FALLBACK", "0") not in ("", "0"),
+    }

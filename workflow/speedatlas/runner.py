@@ -1,0 +1,180 @@
+"""Run one cell and write its Parquet file. Entry point of every benchmark job.
+
+    python -m speedatlas.runner --spec '<cell json>' --out results/cells/.../cell.parquet
+
+Runs inside whichever torch environment the cell asks for, so it imports only the standard
+library, torch, torchvision, numpy and pyarrow. Whatever happens inside the cell (device absent,
+dtype unsupported, out of memory, non-finite loss, any exception) becomes the cell's status and
+error text, and the process exits 0: a cell that cannot run is a result, not a crash.
+"""
+
+from __future__ import annotations
+
+import time
+
+_PROCESS_T0 = time.perf_counter()  # before importing torch: setup_s includes the import
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import fcntl  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import traceback  # noqa: E402
+from typing import Any  # noqa: E402
+
+from . import cellio  # noqa: E402
+
+LOCK_ENV = "SPEEDATLAS_LOCK"
+
+
+def lock_path() -> str:
+    """One lock per machine (per node on a cluster): timing jobs never overlap."""
+    return os.environ.get(LOCK_ENV) or os.path.join(tempfile.gettempdir(), "speedatlas-timing.lock")
+
+
+@contextlib.contextmanager
+def exclusive_machine():
+    """An OS file lock held for the whole measurement, also across separate snakemake runs."""
+    with open(lock_path(), "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def key_columns(spec: dict[str, Any], protocol: int) -> dict[str, Any]:
+    """The cell's key and settings, repeated on every row of its file."""
+    return {
+        "machine": spec["machine"],
+        "workload": spec["workload"],
+        "torch_requested": spec["torch"],
+        "device": spec["device"],
+        "model": spec["model"],
+        "dtype": spec["dtype"],
+        "mode": spec["mode"],
+        "variant": spec["variant"],
+        "batch_size": spec["batch"],
+        "input_size": spec["input_size"],
+        "num_classes": spec["num_classes"],
+        "warmup_steps": spec["warmup"],
+        "repeats": spec["repeats"],
+        "steps_per_repeat": spec["steps_per_repeat"],
+        "seed": spec["seed"],
+        "protocol": protocol,
+    }
+
+
+def error_text(exc: BaseException) -> str:
+    """Type, message and the innermost frame: enough to act on, short enough for a table."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno})" if frames else ""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {message}{where}"[:2000]
+
+
+def apply_variant(model, images, variant: str, device: str):
+    """eager as is; channels_last memory format; compile through torch.compile."""
+    import torch
+
+    if variant == "channels_last":
+        model = model.to(memory_format=torch.channels_last)
+        images = images.contiguous(memory_format=torch.channels_last)
+    elif variant == "compile":
+        if not hasattr(torch, "compile"):
+            raise NotImplementedError(f"torch.compile is not supported by torch {torch.__version__}")
+        model = torch.compile(model)
+    return model, images
+
+
+def measure(spec: dict[str, Any], base: dict[str, Any]) -> list[dict[str, Any]]:
+    """Time the cell and return its rows (one per timed block)."""
+    import torch
+    import torchvision
+
+    from . import devices, envinfo, models, timing
+
+    device = spec["device"]
+    torch.set_num_threads(spec["cpu_threads"] or devices.default_threads())
+    env = envinfo.collect(torch, torchvision)
+    base = {**base, **env, "device_name": devices.device_name(device, env["cpu_model"])}
+
+    reason = devices.unavailable_reason(device)
+    if reason is not None:
+        return [{**base, "status": "unavailable", "error": reason}]
+
+    try:
+        flops = models.count_flops(
+            spec["model"], spec["num_classes"], spec["batch"], spec["input_size"], spec["mode"]
+        )
+        probe = devices.MemoryProbe(device)
+        model = models.build_model(spec["model"], spec["num_classes"], spec["seed"]).to(device)
+        images, labels = models.synthetic_batch(
+            spec["batch"], spec["input_size"], spec["num_classes"], spec["seed"]
+        )
+        images, labels = images.to(device), labels.to(device)
+        model, images = apply_variant(model, images, spec["variant"], device)
+        step = models.make_step(model, images, labels, spec["mode"], device, spec["dtype"])
+        setup_s = time.perf_counter() - _PROCESS_T0
+        result = timing.run(
+            step,
+            lambda: devices.synchronize(device),
+            spec["warmup"],
+            spec["repeats"],
+            spec["steps_per_repeat"],
+        )
+        peak = probe.peak_bytes()
+    except Exception as exc:  # noqa: BLE001 - every failure is a recorded result
+        status = "nonfinite" if isinstance(exc, timing.NonFiniteError) else devices.classify(exc)
+        devices.release_memory(device)
+        return [{**base, "status": status, "error": error_text(exc)}]
+
+    samples = result.samples_s
+    mean = statistics.fmean(samples)
+    cell = {
+        **base,
+        "status": "ok",
+        "cv": statistics.stdev(samples) / mean if len(samples) > 1 and mean > 0 else None,
+        "peak_memory_bytes": peak,
+        "flops_per_step": flops,
+        "compile_time_s": result.first_step_s if spec["variant"] == "compile" else None,
+        "setup_s": setup_s,
+        "final_loss": result.last_value if spec["mode"] == "train" else None,
+        "started_at": result.started_at,
+        "finished_at": result.finished_at,
+    }
+    return [
+        {**cell, "repeat": index, "step_time_s": seconds, "items_per_s": spec["batch"] / seconds}
+        for index, seconds in enumerate(samples)
+    ]
+
+
+def run_cell(spec: dict[str, Any], out: str, protocol: int) -> str:
+    """Measure one cell under the machine lock and write its file atomically; return status."""
+    base = key_columns(spec, protocol)
+    try:
+        with exclusive_machine():
+            rows = measure(spec, base)
+    except Exception as exc:  # noqa: BLE001 - e.g. torch fails to import in this environment
+        rows = [{**base, "status": "error", "error": error_text(exc)}]
+    cellio.write_atomic(cellio.rows_to_table(rows), out)
+    return rows[0]["status"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spec", required=True, help="canonical JSON of the cell (matrix.Cell.spec)")
+    parser.add_argument("--out", required=True, help="path of the cell's Parquet file")
+    args = parser.parse_args(argv)
+    spec = json.loads(args.spec)
+    status = run_cell(spec, args.out, spec.get("protocol", 0))
+    print(f"speedatlas: {spec['model']} {spec['device']} {spec['dtype']} {spec['mode']} "
+          f"batch {spec['batch']}: {status}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

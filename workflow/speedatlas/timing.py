@@ -1,0 +1,74 @@
+"""The timing protocol: untimed warm-up, then timed blocks each closed by a device synchronize.
+
+Why not torch.utils.benchmark.Timer: until 2025 it synchronised only CUDA (an unsynchronised mps
+step looks up to 10x faster than it is) and it defaults to one thread, which silently
+handicaps the CPU in a CPU-vs-GPU comparison. We keep its good habits (raw samples, median and
+IQR, warn on noise) and make the synchronisation explicit for every device.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+
+class NonFiniteError(RuntimeError):
+    """The loss or the output of a step is NaN or infinite."""
+
+
+@dataclass
+class Timing:
+    samples_s: list[float] = field(default_factory=list)  # seconds per single step, per block
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    first_step_s: float | None = None  # the first warm-up step alone (compile time for compile)
+    last_value: float | None = None
+
+
+def check_finite(value: torch.Tensor, what: str) -> float:
+    """Read a step's result back (untimed) and fail the cell if it is not finite."""
+    number = float(value.float().abs().mean().item()) if value.dim() else float(value.item())
+    if not math.isfinite(number):
+        raise NonFiniteError(f"{what} is not finite ({number})")
+    return number
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def run(
+    step: Callable[[], torch.Tensor],
+    synchronize: Callable[[], None],
+    warmup: int,
+    repeats: int,
+    steps_per_repeat: int,
+) -> Timing:
+    """Time `repeats` blocks of `steps_per_repeat` steps; store seconds per step per block."""
+    timing = Timing()
+    synchronize()
+    start = time.perf_counter()
+    result = step()
+    synchronize()
+    timing.first_step_s = time.perf_counter() - start
+    check_finite(result, "the first warm-up step's result")
+    for _ in range(max(0, warmup - 1)):
+        result = step()
+    synchronize()
+    check_finite(result, "the warm-up result")
+
+    timing.started_at = utcnow()
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(steps_per_repeat):
+            result = step()
+        synchronize()
+        timing.samples_s.append((time.perf_counter() - start) / steps_per_repeat)
+    timing.finished_at = utcnow()
+    timing.last_value = check_finite(result, "the last timed step's result")
+    return timing

@@ -15,8 +15,8 @@
 # Knobs (environment):
 #   SLURM_UP_CPUS      CPUs of the node (default: 2, capped at nproc)
 #   SLURM_UP_GPUS      number of "gpu" GRES to declare (default 0). Without /dev/nvidia* they
-#                      are counted only (no device binding): enough to test that cuda cells
-#                      ask for --gres=gpu:N and get scheduled.
+#                      are stand-in device files (no GPU behind them): enough to test that
+#                      cuda cells ask for --gres=gpu:N, get scheduled and see CUDA_VISIBLE_DEVICES.
 #   SLURM_UP_FEATURES  node features for --constraint, comma separated (default: none)
 #   SLURM_UP_TIMEOUT   seconds to wait for the node (default 60)
 #   SLURM_UP_NO_INSTALL=1  never call apt-get (fail if SLURM is missing)
@@ -100,6 +100,7 @@ SlurmdLogFile=/var/log/slurm/slurmd.log
 SlurmctldDebug=info
 SlurmdDebug=info
 InactiveLimit=0
+MailProg=/bin/true
 KillWait=10
 Waittime=0
 $node_line
@@ -111,7 +112,13 @@ if [[ $GPUS -gt 0 ]]; then
     if ls /dev/nvidia[0-9]* >/dev/null 2>&1; then
         gres+=$'\n'"NodeName=$NODE Name=gpu File=/dev/nvidia[0-$((GPUS - 1))]"
     else
-        gres+=$'\n'"NodeName=$NODE Name=gpu Count=$GPUS"
+        # No GPU here: SLURM insists on character devices, so make stand-ins (same numbers as
+        # /dev/null). Jobs get CUDA_VISIBLE_DEVICES set as on a real GPU node.
+        mkdir -p /var/lib/slurm/fakegpu
+        for ((i = 0; i < GPUS; i++)); do
+            [[ -c /var/lib/slurm/fakegpu/nvidia$i ]] || mknod /var/lib/slurm/fakegpu/nvidia$i c 1 3
+        done
+        gres+=$'\n'"NodeName=$NODE Name=gpu File=/var/lib/slurm/fakegpu/nvidia[0-$((GPUS - 1))]"
     fi
 fi
 

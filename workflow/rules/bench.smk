@@ -14,4 +14,5 @@ rule bench:
     resources:
         speedatlas_timing=1,
     shell:
-        "{params.python} -m speedatlas.runner --spec {params.spec:q} --out {output.cell:q} > {log:q} 2>&1"
+        "python -m speedatlas.supervisor --python {params.python:q} --spec {params.spec:q}"
+        " --out {output.cell:q} > {log:q} 2>&1"

@@ -39,7 +39,7 @@ def fill_defaults(data, schema):
 try:
     STUDY = study_config.prepare(
         load_study_config(config, workflow.overwrite_configfiles),
-        known_models=study_config.torchvision_models(Path(".snakemake") / "speedatlas"),
+        known_models=study_config.torchvision_models(study_config.cache_dir()),
         fill_defaults=fill_defaults,
     )
 except study_config.ConfigError as error:

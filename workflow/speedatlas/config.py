@@ -178,6 +178,12 @@ def prepare(
     return config
 
 
+def cache_dir() -> Path:
+    """Per-user cache of speedatlas (XDG_CACHE_HOME or ~/.cache)."""
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(root) / "speedatlas"
+
+
 def torchvision_models(cache_dir: Path | None = None) -> list[str]:
     """Classification models of the torchvision that runs snakemake.
 

@@ -1,6 +1,6 @@
 """Collect the environment a cell ran in (pyperf-style collect_* functions).
 
-Runner side: standard library, torch and torchvision only.
+Runner side: standard library and torch only.
 """
 
 from __future__ import annotations
@@ -66,11 +66,22 @@ def collect_torch_build(torch) -> str:
     return "cpu"
 
 
-def collect(torch, torchvision) -> dict[str, object]:
+def collect_torchvision_version() -> str | None:
+    """From the package metadata: importing torchvision costs seconds (it imports torch._dynamo),
+    which a cell whose device is absent should not pay."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("torchvision")
+    except PackageNotFoundError:
+        return None
+
+
+def collect(torch) -> dict[str, object]:
     """Cell-level environment columns."""
     return {
         "torch_version": torch.__version__,
-        "torchvision_version": torchvision.__version__,
+        "torchvision_version": collect_torchvision_version(),
         "torch_build": collect_torch_build(torch),
         "cpu_model": collect_cpu_model(),
         "threads": torch.get_num_threads(),

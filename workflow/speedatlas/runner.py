@@ -93,13 +93,12 @@ def apply_variant(model, images, variant: str, device: str):
 def measure(spec: dict[str, Any], base: dict[str, Any]) -> list[dict[str, Any]]:
     """Time the cell and return its rows (one per timed block)."""
     import torch
-    import torchvision
 
-    from . import devices, envinfo, models, timing
+    from . import devices, envinfo
 
     device = spec["device"]
     torch.set_num_threads(spec["cpu_threads"] or devices.default_threads())
-    env = envinfo.collect(torch, torchvision)
+    env = envinfo.collect(torch)
     base = {**base, **env, "device_name": devices.device_name(device, env["cpu_model"])}
 
     reason = devices.unavailable_reason(device)
@@ -107,6 +106,11 @@ def measure(spec: dict[str, Any], base: dict[str, Any]) -> list[dict[str, Any]]:
         return [{**base, "status": "unavailable", "error": reason}]
 
     try:
+        import torchvision
+
+        from . import models, timing
+
+        base["torchvision_version"] = torchvision.__version__
         flops = models.count_flops(
             spec["model"], spec["num_classes"], spec["batch"], spec["input_size"], spec["mode"]
         )
@@ -128,7 +132,9 @@ def measure(spec: dict[str, Any], base: dict[str, Any]) -> list[dict[str, Any]]:
         )
         peak = probe.peak_bytes()
     except Exception as exc:  # noqa: BLE001 - every failure is a recorded result
-        status = "nonfinite" if isinstance(exc, timing.NonFiniteError) else devices.classify(exc)
+        from .timing import NonFiniteError
+
+        status = "nonfinite" if isinstance(exc, NonFiniteError) else devices.classify(exc)
         devices.release_memory(device)
         return [{**base, "status": status, "error": error_text(exc)}]
 
@@ -164,12 +170,29 @@ def run_cell(spec: dict[str, Any], out: str, protocol: int) -> str:
     return rows[0]["status"]
 
 
+FAULT_ENV = "SPEEDATLAS_FAULT"
+
+
+def inject_fault(spec: dict[str, Any]) -> None:
+    """Test hook: SPEEDATLAS_FAULT=<model>:<segv|kill> makes that model's cells die hard.
+
+    Used by the tests to prove a crashing cell costs only itself; never set in normal use.
+    """
+    fault = os.environ.get(FAULT_ENV, "")
+    model, _, kind = fault.partition(":")
+    if model and model == spec["model"]:
+        import signal
+
+        os.kill(os.getpid(), {"segv": signal.SIGSEGV, "kill": signal.SIGKILL}[kind])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spec", required=True, help="canonical JSON of the cell (matrix.Cell.spec)")
     parser.add_argument("--out", required=True, help="path of the cell's Parquet file")
     args = parser.parse_args(argv)
     spec = json.loads(args.spec)
+    inject_fault(spec)
     status = run_cell(spec, args.out, spec.get("protocol", 0))
     print(f"speedatlas: {spec['model']} {spec['device']} {spec['dtype']} {spec['mode']} "
           f"batch {spec['batch']}: {status}", file=sys.stderr)

@@ -1,0 +1,57 @@
+"""Matrix expansion: one cell per combination, per-model overrides, stable specs and paths."""
+
+import json
+
+from speedatlas import matrix
+from speedatlas.config import prepare
+
+MODELS = ["resnet18", "vgg16", "alexnet"]
+
+
+def expand(**overrides):
+    return matrix.expand(prepare({"models": ["resnet18"], **overrides}, MODELS))
+
+
+def test_full_product():
+    cells = expand(devices=["cpu", "mps"], batch_sizes=[4, 64], modes=["train", "infer"], dtypes=["float32", "bfloat16"])
+    assert len(cells) == 2 * 2 * 2 * 2
+    assert len({c.path for c in cells}) == len(cells)
+
+
+def test_model_override_changes_only_that_model():
+    config = {"models": ["resnet18", {"name": "vgg16", "batch_sizes": [8], "timing": {"repeats": 3}}], "batch_sizes": [1, 2]}
+    cells = matrix.expand(prepare(config, MODELS))
+    vgg = [c for c in cells if c.model == "vgg16"]
+    resnet = [c for c in cells if c.model == "resnet18"]
+    assert {c.batch for c in vgg} == {8} and {c.batch for c in resnet} == {1, 2}
+    assert {c.repeats for c in vgg} == {3} and {c.repeats for c in resnet} == {20}
+    assert {c.warmup for c in vgg} == {5}
+
+
+def test_path_is_hive_partitioned():
+    cell = expand()[0]
+    assert cell.path == (
+        "results/cells/machine=local/workload=synthetic/torch=current/device=cpu/model=resnet18/"
+        "dtype=float32/mode=infer/variant=eager/batch=4/cell.parquet"
+    )
+
+
+def test_spec_is_canonical_and_carries_the_protocol():
+    cell = expand()[0]
+    spec = json.loads(cell.spec())
+    assert spec["protocol"] == matrix.PROTOCOL_VERSION
+    assert list(spec) == sorted(spec)
+    assert cell.spec() == expand()[0].spec()
+
+
+def test_adding_a_batch_size_keeps_existing_specs():
+    before = {c.path: c.spec() for c in expand(batch_sizes=[4])}
+    after = {c.path: c.spec() for c in expand(batch_sizes=[4, 64])}
+    assert set(before) < set(after)
+    assert all(after[p] == s for p, s in before.items())
+
+
+def test_wildcard_values():
+    values = matrix.wildcard_values(expand(devices=["cpu", "cuda:1"]))
+    assert values["device"] == ["cpu", "cuda:1"]
+    assert values["batch"] == ["4", "64"]

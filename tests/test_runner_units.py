@@ -1,0 +1,107 @@
+"""Runner pieces on the CPU: timing protocol, failure classification, atomic writes."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from speedatlas import cellio, devices, timing
+from speedatlas.runner import key_columns, measure
+from speedatlas.supervisor import exit_reason
+
+
+def test_timing_counts_and_synchronises():
+    calls = {"step": 0, "sync": 0}
+
+    def step():
+        calls["step"] += 1
+        return torch.tensor(1.0)
+
+    def sync():
+        calls["sync"] += 1
+
+    result = timing.run(step, sync, warmup=3, repeats=5, steps_per_repeat=2)
+    assert calls["step"] == 3 + 5 * 2  # the first step is one of the warm-up steps
+    assert calls["sync"] >= 5 + 2  # one per timed block, plus around the warm-up
+    assert len(result.samples_s) == 5 and all(s > 0 for s in result.samples_s)
+    assert result.started_at < result.finished_at
+
+
+def test_every_timed_block_ends_with_a_synchronize():
+    events = []
+    timing.run(lambda: events.append("step") or torch.tensor(1.0), lambda: events.append("sync"), 1, 3, 2)
+    assert events[-9:] == ["step", "step", "sync"] * 3  # three timed blocks of two steps
+    assert events[-10] == "sync"  # the clock starts only after the warm-up has finished
+
+
+def test_nonfinite_loss_is_detected():
+    with pytest.raises(timing.NonFiniteError):
+        timing.run(lambda: torch.tensor(math.nan), lambda: None, 1, 2, 1)
+
+
+@pytest.mark.parametrize(
+    ("exc", "status"),
+    [
+        (torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), "oom"),
+        (RuntimeError("MPS backend out of memory (MPS allocated: 10 GB)"), "oom"),
+        (NotImplementedError("aten::foo is not implemented for the MPS device"), "unsupported"),
+        (RuntimeError('"addmm_impl_cpu_" not implemented for \'Half\''), "unsupported"),
+        (ValueError("Expected more than 1 value per channel when training"), "error"),
+    ],
+)
+def test_failure_classification(exc, status):
+    assert devices.classify(exc) == status
+
+
+def test_unavailable_devices_have_reasons():
+    assert devices.unavailable_reason("cpu") is None
+    if not torch.cuda.is_available():
+        assert "cuda is not available" in devices.unavailable_reason("cuda")
+    if not torch.backends.mps.is_available():
+        assert "mps is not available" in devices.unavailable_reason("mps")
+
+
+SPEC = {
+    "machine": "t", "workload": "synthetic", "torch": "current", "device": "cpu", "model": "resnet18",
+    "dtype": "float32", "mode": "infer", "variant": "eager", "batch": 2, "input_size": 32,
+    "num_classes": 3, "warmup": 1, "repeats": 3, "steps_per_repeat": 1, "cpu_threads": 1, "seed": 0,
+}
+
+
+@pytest.mark.parametrize(("dtype", "mode"), [("float32", "train"), ("bfloat16", "infer"), ("float32", "infer")])
+def test_measure_on_cpu(dtype, mode):
+    rows = measure({**SPEC, "dtype": dtype, "mode": mode}, key_columns(SPEC, 1))
+    assert [r["status"] for r in rows] == ["ok"] * 3
+    assert all(r["step_time_s"] > 0 and r["items_per_s"] > 0 for r in rows)
+    assert rows[0]["threads"] == 1 and rows[0]["flops_per_step"] > 0
+    table = cellio.rows_to_table(rows)
+    assert table.num_rows == 3
+
+
+def test_flops_of_a_training_step_are_about_three_forwards():
+    from speedatlas.models import count_flops
+
+    forward = count_flops("resnet18", 10, 2, 64, "infer")
+    train = count_flops("resnet18", 10, 2, 64, "train")
+    assert forward > 1e8 and 2.5 < train / forward < 3.5
+
+
+def test_write_atomic_leaves_no_partial_file(tmp_path, monkeypatch):
+    target = tmp_path / "cell.parquet"
+    table = cellio.rows_to_table([{**key_columns(SPEC, 1), "status": "error", "error": "x"}])
+
+    def broken_write(table, where):
+        open(where, "wb").write(b"PAR1 half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cellio.pq, "write_table", broken_write)
+    with pytest.raises(KeyboardInterrupt):
+        cellio.write_atomic(table, target)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_exit_reasons():
+    assert "SIGSEGV" in exit_reason(-11)
+    assert "code 3" in exit_reason(3)

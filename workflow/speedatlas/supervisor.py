@@ -1,0 +1,64 @@
+"""Run a cell's runner in a child process and turn its death into the cell's result.
+
+    python -m speedatlas.supervisor --python PY --spec JSON --out PATH
+
+A segfault or a kill inside torch takes the runner's process with it, and Snakemake would then
+fail the job, delete its output and never run the aggregate. The supervisor (standard library +
+pyarrow, under snakemake's interpreter) waits for the runner; if it died without writing its
+file, it writes the cell with status `error` and the exit reason, so the study completes and the
+report shows the crash. Only the supervisor's own death fails the job (then `--keep-going`
+finishes the other cells, and the next run redoes this one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+
+from . import cellio
+from .runner import key_columns
+
+
+def exit_reason(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"the cell's process was killed by {name}"
+    return f"the cell's process exited with code {returncode}"
+
+
+def supervise(python: str, spec_json: str, out: str) -> int:
+    """Run the runner; record a crash as the cell's result. Returns the runner's exit code."""
+    command = [python, "-m", "speedatlas.runner", "--spec", spec_json, "--out", out]
+    returncode = subprocess.call(command)
+    if returncode != 0:
+        reason = exit_reason(returncode)
+        if os.path.exists(out):
+            print(f"speedatlas: {reason} after writing its result; the result is kept", file=sys.stderr)
+        else:
+            spec = json.loads(spec_json)
+            row = {**key_columns(spec, spec.get("protocol", 0)), "status": "error",
+                   "error": f"{reason} (see the cell's log)"}
+            cellio.write_atomic(cellio.rows_to_table([row]), out)
+            print(f"speedatlas: {reason}; recorded as status error", file=sys.stderr)
+    return returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="run one cell, recording a crash as its result")
+    parser.add_argument("--python", required=True, help="interpreter of the cell's torch environment")
+    parser.add_argument("--spec", required=True)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    supervise(args.python, args.spec, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -26,6 +26,8 @@ rule aggregate:
         resamples=STUDY["bootstrap_resamples"],
         noise_cv=STUDY["noise_cv"],
         seed=STUDY["seed"],
+    conda:
+        "../../envs/speedatlas.yaml"
     log:
         "results/logs/aggregate.log",
     script:

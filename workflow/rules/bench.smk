@@ -9,6 +9,8 @@ rule bench:
     params:
         spec=get_cell_spec,
         python=get_cell_python,
+    conda:
+        "../../envs/speedatlas.yaml"
     log:
         matrix.CELL_PATTERN.replace("results/cells/", "results/logs/cells/").replace(".parquet", ".log"),
     resources:

@@ -14,7 +14,7 @@ sys.path.insert(0, str(REPO / "workflow"))
 
 from speedatlas import config as study_config  # noqa: E402
 from speedatlas import matrix  # noqa: E402
-from speedatlas.envinfo import pipeline_commit  # noqa: E402
+from speedatlas.jobenv import export_job_environment  # noqa: E402
 
 DEFAULT_CONFIG = REPO / "config" / "config.yaml"
 
@@ -48,13 +48,9 @@ except study_config.ConfigError as error:
 CELLS = matrix.expand(STUDY)
 CELLS_BY_PATH = matrix.index_by_path(CELLS)
 
-# Jobs inherit these: the runner package, the interpreter that runs snakemake as `python`
-# (torch version "current"), and the pipeline commit (recorded, not a rerun trigger).
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    [str(REPO / "workflow"), *filter(None, [os.environ.get("PYTHONPATH")])]
-)
-os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
-os.environ.setdefault("SPEEDATLAS_COMMIT", pipeline_commit(REPO))
+# Jobs inherit the runner package, `python` = the interpreter running snakemake (torch version
+# "current") and the pipeline commit (recorded in each cell, deliberately not a rerun trigger).
+export_job_environment(REPO)
 
 # Timing jobs never overlap: the bench rule holds one unit of this resource. Local runs ignore
 # a resource without a limit, so the limit is set here (and in profiles/default) by default.

@@ -12,6 +12,8 @@ rule plot_throughput:
             labels={"plot": "throughput vs batch size"},
         ),
         svg="results/plots/throughput.svg",
+    conda:
+        "../../envs/speedatlas.yaml"
     log:
         "results/logs/plot_throughput.log",
     script:

@@ -15,6 +15,8 @@ rule report_md:
         ),
     params:
         study=get_study_summary(),
+    conda:
+        "../../envs/speedatlas.yaml"
     log:
         "results/logs/report_md.log",
     script:

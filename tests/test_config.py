@@ -56,6 +56,8 @@ def test_partial_timing_keeps_other_defaults():
         (with_(["baseline_torch"], "2.5"), ["baseline_torch", "'2.5'", "torch_versions"]),
         (with_(["models", 1, "name"], "vgg16;ls"), ["models[1]", "vgg16;ls"]),
         (with_(["input_size"], "224"), ["input_size", "'224'", "integer"]),
+        (with_(["timing_by_device"], {"gpu": {"repeats": 3}}), ["timing_by_device", "'gpu'"]),
+        (with_(["timing_by_device"], {"cpu": {"repeat": 3}}), ["repeat", "timing_by_device.cpu"]),
     ],
     ids=lambda v: None if isinstance(v, dict) else str(v[0]) if isinstance(v, list) else None,
 )

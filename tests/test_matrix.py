@@ -55,3 +55,17 @@ def test_wildcard_values():
     values = matrix.wildcard_values(expand(devices=["cpu", "cuda:1"]))
     assert values["device"] == ["cpu", "cuda:1"]
     assert values["batch"] == ["4", "64"]
+
+
+def test_timing_by_device_then_model():
+    config = {
+        "models": ["resnet18", {"name": "vgg16", "timing": {"repeats": 7}}],
+        "devices": ["cpu", "mps"],
+        "timing_by_device": {"cpu": {"repeats": 3, "warmup": 1}},
+    }
+    cells = matrix.expand(prepare(config, MODELS))
+    got = {(c.model, c.device): (c.warmup, c.repeats) for c in cells}
+    assert got[("resnet18", "cpu")] == (1, 3)
+    assert got[("resnet18", "mps")] == (5, 20)
+    assert got[("vgg16", "cpu")] == (1, 7)
+    assert got[("vgg16", "mps")] == (5, 7)

@@ -105,3 +105,52 @@ def test_write_atomic_leaves_no_partial_file(tmp_path, monkeypatch):
 def test_exit_reasons():
     assert "SIGSEGV" in exit_reason(-11)
     assert "code 3" in exit_reason(3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["channels_last", "compile"])
+def test_variants_on_cpu(variant):
+    spec = {**SPEC, "model": "mobilenet_v3_small", "variant": variant, "warmup": 2}
+    rows = measure(spec, key_columns(spec, 1))
+    assert rows[0]["status"] == "ok", rows[0].get("error")
+    assert all(r["step_time_s"] > 0 for r in rows)
+    if variant == "compile":
+        # the first step compiles: it is stored apart and is far slower than a compiled step
+        assert rows[0]["compile_time_s"] > 10 * min(r["step_time_s"] for r in rows)
+    else:
+        assert rows[0]["compile_time_s"] is None
+
+
+def test_peak_lookup_and_efficiency():
+    import pandas as pd
+
+    from speedatlas import peaks
+
+    table = peaks.load_peaks(extra=[{"match": "EPYC 9654", "name": "my cpu", "peak_tflops": {"float32": 2.0}}])
+    assert peaks.lookup(table, "NVIDIA H100 80GB HBM3", "bfloat16") == ("NVIDIA H100 SXM5", 989.4e12)
+    assert peaks.lookup(table, "NVIDIA H100 PCIe", "float32")[0] == "NVIDIA H100 PCIe"
+    assert peaks.lookup(table, "Apple M1 Max GPU (24 cores)", "float32")[1] == pytest.approx(7.8e12)
+    assert peaks.lookup(table, "Apple M1 Max GPU (32 cores)", "float32")[1] == pytest.approx(10.4e12)
+    assert peaks.lookup(table, "Apple M1 GPU (8 cores)", "bfloat16") == ("Apple M1 GPU (8 cores)", None)
+    assert peaks.lookup(table, "AMD EPYC 9654 96-Core Processor", "float32") == ("my cpu", 2.0e12)
+    assert peaks.lookup(table, "Some Unknown Chip", "float32") == (None, None)
+    cells = pd.DataFrame({"device_name": ["NVIDIA H200", "Unknown"], "dtype": ["bfloat16", "float32"],
+                          "flops_per_step": [989.4e12 * 0.01, 1e9], "median_s": [0.02, 0.1]})
+    out = peaks.add_efficiency(cells, table)
+    assert out.pct_of_peak.iloc[0] == pytest.approx(50.0)
+    assert out.achieved_tflops.iloc[1] == pytest.approx(0.01) and pd.isna(out.pct_of_peak.iloc[1])
+
+
+def test_flop_count_matches_a_hand_count():
+    from speedatlas.models import step_flops
+
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, kernel_size=3, padding=1), torch.nn.Flatten(), torch.nn.Linear(8 * 8 * 8, 10)
+    )
+    images, labels = torch.randn(2, 3, 8, 8), torch.tensor([1, 2])
+    conv = 2 * (8 * 8 * 8) * (3 * 3 * 3)  # 2 FLOPs per multiply-add, per output element
+    linear = 2 * 512 * 10
+    assert step_flops(model, images, labels, "infer") == 2 * (conv + linear)
+    # backward: the linear layer needs grad_input and grad_weight (2 x its forward), the first
+    # convolution only grad_weight (its input needs no gradient: 1 x its forward)
+    assert step_flops(model, images, labels, "train") == 2 * (conv + linear + 2 * linear + conv)

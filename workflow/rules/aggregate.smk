@@ -4,6 +4,7 @@
 rule aggregate:
     input:
         cells=get_cell_files(),
+        peaks=str(REPO / "config" / "devices.yaml"),
     output:
         cells=report(
             "results/tables/cells.parquet",
@@ -26,6 +27,7 @@ rule aggregate:
         resamples=STUDY["bootstrap_resamples"],
         noise_cv=STUDY["noise_cv"],
         seed=STUDY["seed"],
+        device_peaks=STUDY["device_peaks"],
     conda:
         "../../envs/speedatlas.yaml"
     log:

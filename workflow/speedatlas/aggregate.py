@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import tables
+from . import peaks, tables
 
 SPEEDUP_MD_COLUMNS = {
     "device": ("Device speed-ups", "baseline device"),
@@ -52,9 +52,10 @@ def write_tables(
     resamples: int,
     noise_cv: float,
     seed: int,
+    device_peaks: list | None = None,
 ) -> None:
     raw = tables.read_cells(cell_paths)
-    cells = tables.summarize_cells(raw, noise_cv)
+    cells = peaks.add_efficiency(tables.summarize_cells(raw, noise_cv), peaks.load_peaks(extra=device_peaks or []))
     speedups = tables.speedup_table(raw, baseline_device, baseline_torch, confidence, resamples, seed)
     for path in (cells_out, speedups_out, speedups_csv, speedups_md):
         Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -129,7 +129,23 @@ def device_name(device: str, cpu_model: str) -> str | None:
         return None
     if kind == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{cpu_model} GPU (mps)"
+    cores = apple_gpu_cores()
+    return f"{cpu_model} GPU" + (f" ({cores} cores)" if cores else "")
+
+
+def apple_gpu_cores() -> int | None:
+    """GPU core count of an Apple chip (the M1 Max comes with 24 or 32), from the IORegistry."""
+    import re
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["ioreg", "-rc", "AGXAccelerator", "-d", "1"], capture_output=True, text=True, timeout=5
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = re.search(r'"gpu-core-count"\s*=\s*(\d+)', out)
+    return int(match.group(1)) if match else None
 
 
 def default_threads() -> int:

@@ -64,9 +64,14 @@ def _model_settings(entry: str | dict[str, Any], config: dict[str, Any]) -> dict
     """Study-wide settings with a model's own overrides on top."""
     overrides = {} if isinstance(entry, str) else entry
     settings = {key: overrides.get(key, config[key]) for key in MODEL_OVERRIDES}
-    settings["timing"] = {**config["timing"], **overrides.get("timing", {})}
+    settings["timing"] = overrides.get("timing", {})
     settings["name"] = entry if isinstance(entry, str) else entry["name"]
     return settings
+
+
+def _timing(config: dict[str, Any], device: str, model_timing: dict[str, int]) -> dict[str, int]:
+    """Study timing, then the device's overrides (timing_by_device), then the model's."""
+    return {**config["timing"], **config.get("timing_by_device", {}).get(device, {}), **model_timing}
 
 
 def expand(config: dict[str, Any]) -> list[Cell]:
@@ -84,6 +89,7 @@ def expand(config: dict[str, Any]) -> list[Cell]:
             s["batch_sizes"],
         )
         for workload, torch_version, device, dtype, mode, variant, batch in axes:
+            timing = _timing(config, device, s["timing"])
             cells.add(
                 Cell(
                     machine=config["machine"],
@@ -97,9 +103,9 @@ def expand(config: dict[str, Any]) -> list[Cell]:
                     batch=int(batch),
                     input_size=s["input_size"],
                     num_classes=s["num_classes"],
-                    warmup=s["timing"]["warmup"],
-                    repeats=s["timing"]["repeats"],
-                    steps_per_repeat=s["timing"]["steps_per_repeat"],
+                    warmup=timing["warmup"],
+                    repeats=timing["repeats"],
+                    steps_per_repeat=timing["steps_per_repeat"],
                     cpu_threads=s["cpu_threads"],
                     seed=config["seed"],
                 )

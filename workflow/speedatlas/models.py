@@ -101,29 +101,37 @@ def make_step(
 
 
 def count_flops(name: str, num_classes: int, batch: int, input_size: int, mode: str) -> float | None:
-    """FLOPs of one step, counted on the meta device (no compute, no memory) on the eager model.
+    """FLOPs of one step of a torchvision model, counted on the meta device (no compute, no memory).
 
     FlopCounterMode is unreliable under torch.compile, so we always count the eager graph.
     Returns None where torch has no flop counter (< 2.1) or counting fails.
     """
     try:
-        from torch.utils.flop_counter import FlopCounterMode
-    except ImportError:
-        return None
-    try:
         with torch.device("meta"):
             model = build_model(name, num_classes, seed=0)
         images = torch.empty(batch, 3, input_size, input_size, device="meta")
         labels = torch.zeros(batch, dtype=torch.long, device="meta")
-        counter = FlopCounterMode(display=False)
-        with counter:
-            if mode == "infer":
-                model.eval()
-                with torch.no_grad():
-                    logits_of(model(images))
-            else:
-                model.train()
-                torch.nn.functional.cross_entropy(logits_of(model(images)), labels).backward()
-        return float(counter.get_total_flops())
+        return step_flops(model, images, labels, mode)
     except Exception:  # noqa: BLE001 - a missing count must never cost the measurement
         return None
+
+
+def step_flops(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, mode: str) -> float | None:
+    """FLOPs (2 per multiply-add) of one inference forward, or one training forward + backward.
+
+    The optimizer step is not counted (it is O(parameters), not O(batch)).
+    """
+    try:
+        from torch.utils.flop_counter import FlopCounterMode
+    except ImportError:
+        return None
+    counter = FlopCounterMode(display=False)
+    with counter:
+        if mode == "infer":
+            model.eval()
+            with torch.no_grad():
+                logits_of(model(images))
+        else:
+            model.train()
+            torch.nn.functional.cross_entropy(logits_of(model(images)), labels).backward()
+    return float(counter.get_total_flops())

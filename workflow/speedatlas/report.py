@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from .aggregate import speedups_markdown
+from .efficiency import efficiency_markdown
 from .tables import format_ratio, markdown_table
 
 ENV_COLUMNS = {
@@ -160,6 +161,9 @@ def render(
         }
     )
     out.append(markdown_table(view))
+
+    out.append("## Hardware efficiency and memory\n")
+    out.append(efficiency_markdown(cells))
 
     out.append("## Cells that did not run\n")
     failed = cells[cells["status"] != "ok"]

@@ -30,6 +30,8 @@ def test_one_parquet_per_cell_with_the_schema(tiny_study):
     assert (ok.step_time_s > 0).all() and (ok.step_time_s < 60).all()
     assert (ok.items_per_s - ok.batch_size / ok.step_time_s).abs().max() < 1e-6
     assert (ok.threads == 1).all()
+    assert (ok.launcher == "forkserver").all()  # launcher: auto forks on Linux
+    assert (ok.setup_s > 0).all() and (ok.lock_wait_s >= 0).all()
     assert ok.torch_version.notna().all() and ok.cpu_model.notna().all() and ok.pipeline_commit.notna().all()
     assert (ok.finished_at > ok.started_at).all()
     train = ok[ok["mode"] == "train"]

@@ -85,8 +85,10 @@ SMALL = {
 }
 
 
-def test_a_crashing_cell_costs_only_itself(tmp_path):
-    config = {**SMALL, "models": ["resnet18", "mobilenet_v3_small"], "batch_sizes": [2], "modes": ["infer"]}
+@pytest.mark.parametrize("launcher", ["process", "forkserver"])
+def test_a_crashing_cell_costs_only_itself(tmp_path, launcher):
+    config = {**SMALL, "models": ["resnet18", "mobilenet_v3_small"], "batch_sizes": [2], "modes": ["infer"],
+              "launcher": launcher}
     env = {**os.environ, "SPEEDATLAS_FAULT": "resnet18:segv"}
     command = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(tmp_path),
                "--configfile", str(write_config(tmp_path, config)), "--cores", "1"]
@@ -96,6 +98,7 @@ def test_a_crashing_cell_costs_only_itself(tmp_path):
     assert cells.loc["resnet18", "status"] == "error"
     assert "SIGSEGV" in cells.loc["resnet18", "error"]
     assert cells.loc["mobilenet_v3_small", "status"] == "ok"
+    assert cells.loc["mobilenet_v3_small", "launcher"] == launcher
     assert "SIGSEGV" in (tmp_path / "results" / "report.md").read_text()
 
 

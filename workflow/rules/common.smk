@@ -14,6 +14,7 @@ sys.path.insert(0, str(REPO / "workflow"))
 
 from speedatlas import config as study_config  # noqa: E402
 from speedatlas import matrix  # noqa: E402
+from speedatlas import launch  # noqa: E402
 from speedatlas.jobenv import export_job_environment  # noqa: E402
 
 DEFAULT_CONFIG = REPO / "config" / "config.yaml"
@@ -51,6 +52,20 @@ CELLS_BY_PATH = matrix.index_by_path(CELLS)
 # Jobs inherit the runner package, `python` = the interpreter running snakemake (torch version
 # "current") and the pipeline commit (recorded in each cell, deliberately not a rerun trigger).
 export_job_environment(REPO)
+
+# Cells of torch "current" fork from one process that imported torch once (launcher), which
+# cuts the per-cell fixed cost; it starts only when jobs run, never for a dry run.
+onstart:
+    launch.start(STUDY["launcher"])
+
+
+onsuccess:
+    launch.stop()
+
+
+onerror:
+    launch.stop()
+
 
 # Timing jobs never overlap: the bench rule holds one unit of this resource. Local runs ignore
 # a resource without a limit, so the limit is set here (and in profiles/default) by default.

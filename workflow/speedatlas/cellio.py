@@ -31,6 +31,11 @@ def column_specs() -> list[dict[str, str]]:
         return json.load(handle)["columns"]
 
 
+def required_columns() -> list[str]:
+    """Columns every cell file has; optional ones were added later and read as nulls if absent."""
+    return [c["name"] for c in column_specs() if not c.get("optional")]
+
+
 def arrow_schema() -> pa.Schema:
     """The cell schema as pyarrow types; every cell file is written (and read) with it."""
     return pa.schema([pa.field(c["name"], _ARROW_TYPES[c["type"]]) for c in column_specs()])

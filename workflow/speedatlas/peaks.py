@@ -28,7 +28,7 @@ def load_peaks(path: Path = DEVICES_FILE, extra: Iterable[dict[str, Any]] = ()) 
 
 def lookup(peaks: list[dict[str, Any]], device_name: str | None, dtype: str) -> tuple[str | None, float | None]:
     """(entry name, peak FLOP/s) of the first entry matching device_name; None where unknown."""
-    if not device_name:
+    if not isinstance(device_name, str) or not device_name:
         return None, None
     for entry in peaks:
         if re.search(entry["match"], device_name, flags=re.IGNORECASE):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 
 _PROCESS_T0 = time.perf_counter()  # before importing torch: setup_s includes the import
+_LAUNCHER = "process"
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
@@ -30,6 +31,12 @@ from . import cellio  # noqa: E402
 LOCK_ENV = "SPEEDATLAS_LOCK"
 
 
+def mark_process_start(t0: float, launcher: str) -> None:
+    """A forked cell's set-up time starts at the fork, not at the server's imports."""
+    global _PROCESS_T0, _LAUNCHER
+    _PROCESS_T0, _LAUNCHER = t0, launcher
+
+
 def lock_path() -> str:
     """One lock per machine (per node on a cluster): timing jobs never overlap."""
     return os.environ.get(LOCK_ENV) or os.path.join(tempfile.gettempdir(), "speedatlas-timing.lock")
@@ -37,11 +44,15 @@ def lock_path() -> str:
 
 @contextlib.contextmanager
 def exclusive_machine():
-    """An OS file lock held for the whole measurement, also across separate snakemake runs."""
+    """An OS file lock held for the whole measurement, also across separate snakemake runs.
+
+    Yields the seconds spent waiting for it (another timing job held the machine).
+    """
     with open(lock_path(), "a+") as handle:
+        start = time.perf_counter()
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
+            yield time.perf_counter() - start
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
@@ -90,7 +101,7 @@ def apply_variant(model, images, variant: str, device: str):
     return model, images
 
 
-def measure(spec: dict[str, Any], base: dict[str, Any]) -> list[dict[str, Any]]:
+def measure(spec: dict[str, Any], base: dict[str, Any], lock_wait_s: float = 0.0) -> list[dict[str, Any]]:
     """Time the cell and return its rows (one per timed block)."""
     import torch
 
@@ -122,7 +133,7 @@ def measure(spec: dict[str, Any], base: dict[str, Any]) -> list[dict[str, Any]]:
         images, labels = images.to(device), labels.to(device)
         model, images = apply_variant(model, images, spec["variant"], device)
         step = models.make_step(model, images, labels, spec["mode"], device, spec["dtype"])
-        setup_s = time.perf_counter() - _PROCESS_T0
+        setup_s = time.perf_counter() - _PROCESS_T0 - lock_wait_s
         result = timing.run(
             step,
             lambda: devices.synchronize(device),
@@ -148,6 +159,8 @@ def measure(spec: dict[str, Any], base: dict[str, Any]) -> list[dict[str, Any]]:
         "flops_per_step": flops,
         "compile_time_s": result.first_step_s if spec["variant"] == "compile" else None,
         "setup_s": setup_s,
+        "lock_wait_s": lock_wait_s,
+        "launcher": _LAUNCHER,
         "final_loss": result.last_value if spec["mode"] == "train" else None,
         "started_at": result.started_at,
         "finished_at": result.finished_at,
@@ -162,8 +175,8 @@ def run_cell(spec: dict[str, Any], out: str, protocol: int) -> str:
     """Measure one cell under the machine lock and write its file atomically; return status."""
     base = key_columns(spec, protocol)
     try:
-        with exclusive_machine():
-            rows = measure(spec, base)
+        with exclusive_machine() as waited:
+            rows = measure(spec, base, waited)
     except Exception as exc:  # noqa: BLE001 - e.g. torch fails to import in this environment
         rows = [{**base, "status": "error", "error": error_text(exc)}]
     cellio.write_atomic(cellio.rows_to_table(rows), out)

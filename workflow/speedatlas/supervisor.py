@@ -33,10 +33,23 @@ def exit_reason(returncode: int) -> str:
     return f"the cell's process exited with code {returncode}"
 
 
+def launch(python: str, spec_json: str, out: str) -> int:
+    """Run the cell: forked from the fork server when one serves this interpreter, else a fresh
+    process. Returns its exit status (negative: killed by that signal)."""
+    server = os.environ.get("SPEEDATLAS_FORKSERVER")
+    if server and python == "python" and os.path.exists(server):
+        from .forkserver import request_cell
+
+        try:
+            return request_cell(server, json.loads(spec_json), out)
+        except (OSError, ValueError) as error:
+            print(f"speedatlas: fork server unreachable ({error}); starting a fresh process", file=sys.stderr)
+    return subprocess.call([python, "-m", "speedatlas.runner", "--spec", spec_json, "--out", out])
+
+
 def supervise(python: str, spec_json: str, out: str) -> int:
     """Run the runner; record a crash as the cell's result. Returns the runner's exit code."""
-    command = [python, "-m", "speedatlas.runner", "--spec", spec_json, "--out", out]
-    returncode = subprocess.call(command)
+    returncode = launch(python, spec_json, out)
     if returncode != 0:
         reason = exit_reason(returncode)
         if os.path.exists(out):

@@ -49,6 +49,8 @@ CELL_INFO = (
     "flops_per_step",
     "compile_time_s",
     "setup_s",
+    "lock_wait_s",
+    "launcher",
     "final_loss",
     "started_at",
     "finished_at",
@@ -68,7 +70,7 @@ def read_cells(paths: Iterable[str]) -> pd.DataFrame:
     dataset = ds.dataset(paths, format="parquet", schema=expected)
     for fragment in dataset.get_fragments():
         actual = fragment.physical_schema
-        missing = [name for name in expected.names if name not in actual.names]
+        missing = [name for name in cellio.required_columns() if name not in actual.names]
         if missing:
             raise SchemaMismatch(f"{fragment.path}: missing columns {missing}")
     return dataset.to_table().to_pandas()

@@ -105,6 +105,13 @@ def get_env_spec(wildcards):
     return TORCH_ENV_SPECS[wildcards.torch]
 
 
+def get_torch_versions_plot(wildcards=None):
+    """The torch-version plot for the report, only when the study has more than one version."""
+    if len({cell.torch for cell in CELLS}) < 2:
+        return {}
+    return {"torch_versions_png": "results/plots/torch_versions.png"}
+
+
 def get_cell_files():
     return [cell.path for cell in CELLS]
 
@@ -117,6 +124,7 @@ def get_final_output():
         "results/tables/speedups.csv",
         "results/tables/speedups.md",
         "results/plots/throughput.png",
+        *get_torch_versions_plot().values(),
     ]
 
 

@@ -4,6 +4,8 @@
 
 
 rule bench:
+    input:
+        unpack(get_cell_env),
     output:
         cell=matrix.CELL_PATTERN,
     params:

@@ -15,6 +15,7 @@ sys.path.insert(0, str(REPO / "workflow"))
 from speedatlas import config as study_config  # noqa: E402
 from speedatlas import matrix  # noqa: E402
 from speedatlas import launch  # noqa: E402
+from speedatlas import torchenv  # noqa: E402
 from speedatlas.jobenv import export_job_environment  # noqa: E402
 
 DEFAULT_CONFIG = REPO / "config" / "config.yaml"
@@ -84,13 +85,46 @@ def cell_of(wildcards):
 
 
 def get_cell_spec(wildcards):
-    """The cell's own settings, canonical JSON: the params trigger reruns exactly this cell."""
-    return cell_of(wildcards).spec()
+    """The cell's own settings, canonical JSON: the params trigger reruns exactly this cell.
+
+    A cell of a torch version other than "current" also carries its environment (marker and the
+    hash of its spec), so a new spec reruns exactly that version's cells.
+    """
+    cell = cell_of(wildcards)
+    if cell.torch == torchenv.CURRENT:
+        return cell.spec()
+    return torchenv.spec_with_env(cell.spec(), cell.torch, TORCH_ENV_SPECS[cell.torch])
 
 
 def get_cell_python(wildcards):
     """Interpreter of the cell's torch environment ("current" = the one running snakemake)."""
-    return "python"
+    return torchenv.python_path(wildcards.torch)
+
+
+# The rendered spec of every torch version other than "current" (envs/torch-<v>.txt, else the
+# template envs/torch-default.txt): the torch_env rule's param, so editing a spec rebuilds it.
+TORCH_ENV_SPECS = {
+    version: torchenv.render_spec(version, REPO / "envs")
+    for version in sorted({cell.torch for cell in CELLS} - {torchenv.CURRENT})
+}
+
+
+def get_cell_env(wildcards):
+    """The cell's torch environment marker as a named input ({} for "current")."""
+    if wildcards.torch == torchenv.CURRENT:
+        return {}
+    return {"torch_env": torchenv.marker_path(wildcards.torch)}
+
+
+def get_env_spec(wildcards):
+    return TORCH_ENV_SPECS[wildcards.torch]
+
+
+def get_torch_versions_plot(wildcards=None):
+    """The torch-version plot for the report, only when the study has more than one version."""
+    if len({cell.torch for cell in CELLS}) < 2:
+        return {}
+    return {"torch_versions_png": "results/plots/torch_versions.png"}
 
 
 def get_cell_files():
@@ -105,6 +139,7 @@ def get_final_output():
         "results/tables/speedups.csv",
         "results/tables/speedups.md",
         "results/plots/throughput.png",
+        *get_torch_versions_plot().values(),
     ]
 
 

@@ -3,6 +3,7 @@
 
 rule report_md:
     input:
+        unpack(get_torch_versions_plot),
         cells="results/tables/cells.parquet",
         speedups="results/tables/speedups.parquet",
         throughput_png="results/plots/throughput.png",

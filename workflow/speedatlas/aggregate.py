@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import peaks, tables
+from . import peaks, tables, torchversions
 
 SPEEDUP_MD_COLUMNS = {
     "device": ("Device speed-ups", "baseline device"),
@@ -29,7 +29,10 @@ def speedups_markdown(speedups: pd.DataFrame) -> str:
             continue
         others = [k for k in tables.CELL_KEYS if k != axis and frame[k].nunique() > 1]
         view = frame[[*others]].copy()
-        view.insert(len(others), "comparison", frame["candidate"] + " vs " + frame["baseline"])
+        comparison = frame["candidate"] + " vs " + frame["baseline"]
+        if axis == torchversions.AXIS and "candidate_torch_version" in frame:
+            comparison = torchversions.comparison_labels(frame)  # the actual builds, requested in brackets
+        view.insert(len(others), "comparison", comparison)
         view["speed-up [95% CI]"] = [
             tables.format_ratio(r.speedup, r.ci_low, r.ci_high) + ("" if r.significant else " (n.s.)")
             for r in frame.itertuples()
@@ -57,6 +60,7 @@ def write_tables(
     raw = tables.read_cells(cell_paths)
     cells = peaks.add_efficiency(tables.summarize_cells(raw, noise_cv), peaks.load_peaks(extra=device_peaks or []))
     speedups = tables.speedup_table(raw, baseline_device, baseline_torch, confidence, resamples, seed)
+    speedups = torchversions.add_actual_versions(speedups, cells)
     for path in (cells_out, speedups_out, speedups_csv, speedups_md):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     cells.to_parquet(cells_out, index=False)

@@ -148,6 +148,25 @@ def check_semantics(config: dict[str, Any]) -> None:
         )
 
 
+def check_torch_versions(config: dict[str, Any]) -> None:
+    """Refuse torch versions older than the runner supports (torch.device as a context, get_model)."""
+    from .torchenv import CURRENT, OLDEST_SUPPORTED, release
+
+    lists = [("torch_versions", config["torch_versions"])] + [
+        (f"models[{i}].torch_versions", entry["torch_versions"])
+        for i, entry in enumerate(config["models"])
+        if isinstance(entry, dict) and "torch_versions" in entry
+    ]
+    oldest = ".".join(map(str, OLDEST_SUPPORTED))
+    for key, versions in lists:
+        for index, version in enumerate(versions):
+            if version != CURRENT and release(version)[:2] < OLDEST_SUPPORTED:
+                raise ConfigError(
+                    f"key '{key}[{index}]': {version!r} is older than the oldest supported torch, {oldest}; "
+                    f"use {oldest} or newer"
+                )
+
+
 def prepare(
     raw: dict[str, Any],
     known_models: Iterable[str],
@@ -174,6 +193,7 @@ def prepare(
         config["workload"] = [config["workload"]]
     config.setdefault("baseline_torch", config["torch_versions"][0])
     check_semantics(config)
+    check_torch_versions(config)
     check_models(config, known_models)
     return config
 

@@ -94,6 +94,8 @@ _UNSUPPORTED_HINTS = (
     "unsupported",
     "is not currently implemented",
     "currently only supports",
+    "not yet supported",  # torch 2.0: "Python 3.11+ not yet supported for torch.compile"
+    "only support ",  # torch 2.0: "AutocastCPU only support Bfloat16 as the autocast_cpu_dtype"
 )
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 from .aggregate import speedups_markdown
 from .efficiency import efficiency_markdown
 from .tables import format_ratio, markdown_table
+from .torchversions import report_section as torch_versions_section
 
 ENV_COLUMNS = {
     "machine": "machine",
@@ -130,6 +131,8 @@ def render(
     ran = cells[cells["torch_version"].notna() & (cells["status"] != "unavailable")]
     env = ran[list(ENV_COLUMNS)].drop_duplicates().sort_values(["machine", "device", "torch_version"])
     out.append(markdown_table(env.rename(columns=ENV_COLUMNS)))
+
+    out.extend(torch_versions_section(cells))  # empty for a study of one torch version
 
     out.append("## Speed-ups\n")
     out.append(

@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 
-from . import cellio
+from . import cellio, torchenv
 from .runner import key_columns
 
 
@@ -47,8 +47,25 @@ def launch(python: str, spec_json: str, out: str) -> int:
     return subprocess.call([python, "-m", "speedatlas.runner", "--spec", spec_json, "--out", out])
 
 
+def record_unusable_env(spec_json: str, out: str, reason: str) -> None:
+    """A torch version whose environment could not be built: its cells are `unavailable`."""
+    spec = json.loads(spec_json)
+    row = {**key_columns(spec, spec.get("protocol", 0)), "status": "unavailable", "error": reason}
+    cellio.write_atomic(cellio.rows_to_table([row]), out)
+    print(f"speedatlas: {reason}; recorded as status unavailable", file=sys.stderr)
+
+
 def supervise(python: str, spec_json: str, out: str) -> int:
-    """Run the runner; record a crash as the cell's result. Returns the runner's exit code."""
+    """Run the runner; record a crash as the cell's result. Returns the runner's exit code.
+
+    A cell of a built torch environment names its marker in the spec ("torch_env"); a failed
+    build recorded there becomes the cell's result without starting the runner.
+    """
+    env = json.loads(spec_json).get("torch_env") or {}
+    reason = torchenv.unusable_reason(env["marker"]) if env.get("marker") else None
+    if reason is not None:
+        record_unusable_env(spec_json, out, reason)
+        return 0
     returncode = launch(python, spec_json, out)
     if returncode != 0:
         reason = exit_reason(returncode)

@@ -1,0 +1,23 @@
+# One uv virtual environment per torch version other than "current", built once and reused by
+# every cell of that version and every later run. Its rendered spec is the only param, so editing
+# envs/torch-<v>.txt (or the template) rebuilds exactly that environment. A build that fails is
+# recorded in the marker (status "failed" and uv's message) and the job still succeeds: the
+# version's cells become `unavailable` and the report lists them. Retry a failed build with
+#   uv run snakemake --cores 1 --forcerun .speedatlas/envs/torch-<v>/env.json
+# The job holds the timing resource so no build ever runs beside a measurement.
+
+
+rule torch_env:
+    output:
+        marker=torchenv.marker_path("{torch}"),
+    params:
+        spec=get_env_spec,
+    conda:
+        "../../envs/speedatlas.yaml"
+    log:
+        "results/logs/torch_env/torch-{torch}.log",
+    resources:
+        speedatlas_timing=1,
+    shell:
+        "python -m speedatlas.torchenv --version {wildcards.torch:q} --spec {params.spec:q}"
+        " --marker {output.marker:q} > {log:q} 2>&1"

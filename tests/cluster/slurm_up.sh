@@ -41,11 +41,15 @@ if [[ $need_install -eq 1 ]]; then
     log "installing slurmctld slurmd slurm-client munge with apt-get"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    # policy-rc.d keeps the packages' init scripts from starting daemons with the stock config
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
-    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    # A policy-rc.d that says no keeps the packages from starting daemons with their stock
+    # configuration (on machines with an init system); one already there is left alone.
+    own_policy=0
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
+        own_policy=1; trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
     apt-get install -y -qq --no-install-recommends slurmctld slurmd slurm-client munge >/dev/null
-    rm -f /usr/sbin/policy-rc.d; trap - EXIT
+    if [[ $own_policy -eq 1 ]]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
     log "installed in $(elapsed "$T0") s"
 fi
 T1=$(date +%s.%N)
@@ -177,5 +181,5 @@ while :; do
     sleep 0.5
 done
 out=$(timeout 60 srun -N1 -n1 hostname) || die "srun hostname failed"
-[[ $out == "$NODE" ]] || die "srun hostname printed '$out', expected '$NODE'"
+[[ $out == "$(hostname)" ]] || die "srun hostname printed '$out', expected '$(hostname)'"
 log "node $NODE is $state; srun works (configure+start $(elapsed "$T1") s, total $(elapsed "$T0") s)"

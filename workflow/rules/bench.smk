@@ -15,6 +15,7 @@ rule bench:
         "../../envs/speedatlas.yaml"
     log:
         matrix.CELL_PATTERN.replace("results/cells/", "results/logs/cells/").replace(".parquet", ".log"),
+    threads: get_cell_threads
     resources:
         speedatlas_timing=1,
     shell:

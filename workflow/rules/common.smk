@@ -127,6 +127,15 @@ def get_torch_versions_plot(wildcards=None):
     return {"torch_versions_png": "results/plots/torch_versions.png"}
 
 
+def get_cell_threads(wildcards):
+    """CPU threads of the cell (cpu_threads), or all cores given to snakemake for 0.
+
+    Snakemake then runs nothing else beside a timing job on this machine, and on a cluster
+    the job step gets that many CPUs (set cpu_threads explicitly there).
+    """
+    return cell_of(wildcards).cpu_threads or workflow.cores
+
+
 def get_cell_files():
     return [cell.path for cell in CELLS]
 

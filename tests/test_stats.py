@@ -36,11 +36,14 @@ def test_identical_distributions_are_not_significant():
     assert ratio.low < 1 < ratio.high
 
 
-def test_stacked_equals_single_and_is_reproducible():
+def test_bootstrap_medians_are_reproducible_and_bracket_the_median():
     rng = np.random.default_rng(5)
-    base, cand = rng.normal(1, 0.05, (3, 10)), rng.normal(0.5, 0.02, (3, 10))
-    e, lo, hi = stats.speedups_stacked(base, cand, seed=7)
-    e2, lo2, hi2 = stats.speedups_stacked(base, cand, seed=7)
-    assert np.array_equal(lo, lo2) and np.array_equal(hi, hi2)
-    assert np.allclose(e, np.median(base, axis=1) / np.median(cand, axis=1))
-    assert np.all(lo < e) and np.all(e < hi)
+    samples = rng.normal(1, 0.05, (3, 10))
+    a = stats.bootstrap_medians(samples, 500, np.random.default_rng(7), chunk=2)
+    b = stats.bootstrap_medians(samples, 500, np.random.default_rng(7), chunk=2)
+    assert a.shape == (3, 500) and np.array_equal(a, b)
+    assert np.all(a.min(axis=1) >= samples.min(axis=1)) and np.all(a.max(axis=1) <= samples.max(axis=1))
+    medians = np.median(samples, axis=1)
+    assert np.all(np.abs(np.median(a, axis=1) - medians) < 0.05)
+    low, high = stats.ratio_interval(a, a[::-1])
+    assert np.all(low <= high)

@@ -48,6 +48,18 @@ except study_config.ConfigError as error:
 CELLS = matrix.expand(STUDY)
 CELLS_BY_PATH = matrix.index_by_path(CELLS)
 
+# Result sets of other machines (include_results): located and checked before any job starts.
+from speedatlas import crossmachine, resultsets  # noqa: E402
+
+try:
+    INCLUDED_SETS = [resultsets.locate(entry, i) for i, entry in enumerate(STUDY["include_results"])]
+    crossmachine.check_baselines(STUDY, resultsets.devices_by_machine(INCLUDED_SETS))
+except (resultsets.MergeError, study_config.ConfigError) as error:
+    raise WorkflowError(f"speedatlas config error: {error}") from None
+INCLUDED_FILES = resultsets.included_files(
+    INCLUDED_SETS, [cell.path for cell in CELLS], f"results/cells/machine={STUDY['machine']}"
+)
+
 # Jobs inherit the runner package, `python` = the interpreter running snakemake (torch version
 # "current") and the pipeline commit (recorded in each cell, deliberately not a rerun trigger).
 export_job_environment(REPO)
@@ -80,6 +92,15 @@ def get_cell_python(wildcards):
 
 def get_cell_files():
     return [cell.path for cell in CELLS]
+
+
+def get_included_cell_files():
+    """Cell files of other machines' result sets: inputs, so a change there reruns aggregation."""
+    return INCLUDED_FILES
+
+
+def get_included_manifests():
+    return [result_set.manifest for result_set in INCLUDED_SETS if result_set.manifest]
 
 
 def get_final_output():
@@ -116,6 +137,8 @@ def get_study_summary():
             "confidence": STUDY["confidence"],
             "bootstrap_resamples": STUDY["bootstrap_resamples"],
             "noise_cv": STUDY["noise_cv"],
+            "include_results": STUDY["include_results"],
+            "cross_machine_baselines": STUDY["cross_machine_baselines"],
             "cells": len(CELLS),
             "configfiles": [str(f) for f in workflow.overwrite_configfiles] or [str(DEFAULT_CONFIG.relative_to(REPO))],
         },

@@ -1,5 +1,6 @@
 # Config loading, validation, the cell matrix and every input function. No rule lives here.
 import json
+import mimetypes
 import os
 import re
 import sys
@@ -47,6 +48,9 @@ except study_config.ConfigError as error:
 
 CELLS = matrix.expand(STUDY)
 CELLS_BY_PATH = matrix.index_by_path(CELLS)
+
+# `snakemake --report` embeds tables by MIME type; Parquet is not in Python's list.
+mimetypes.add_type("application/vnd.apache.parquet", ".parquet")
 
 # Result sets of other machines (include_results): located and checked before any job starts.
 from speedatlas import crossmachine, resultsets  # noqa: E402
@@ -111,6 +115,8 @@ def get_final_output():
         "results/tables/speedups.csv",
         "results/tables/speedups.md",
         "results/plots/throughput.png",
+        "results/plots/speedup_heatmap.png",
+        "results/plots/noise.png",
     ]
 
 

@@ -107,6 +107,26 @@ def get_included_manifests():
     return [result_set.manifest for result_set in INCLUDED_SETS if result_set.manifest]
 
 
+def get_publish_plots():
+    """Every plot of the study, PNG and SVG, for the publish bundle."""
+    names = ("throughput", "speedup_heatmap", "noise")
+    return [f"results/plots/{name}.{ext}" for name in names for ext in ("png", "svg")]
+
+
+def get_publish_tables():
+    return [
+        "results/tables/cells.parquet",
+        "results/tables/speedups.parquet",
+        "results/tables/speedups.csv",
+        "results/tables/speedups.md",
+    ]
+
+
+def get_configfiles():
+    """The config files this run was given (absolute paths), else the embedded default."""
+    return [str(f) for f in workflow.overwrite_configfiles] or [str(DEFAULT_CONFIG)]
+
+
 def get_final_output():
     return [
         "results/report.md",
@@ -145,6 +165,7 @@ def get_study_summary():
             "noise_cv": STUDY["noise_cv"],
             "include_results": STUDY["include_results"],
             "cross_machine_baselines": STUDY["cross_machine_baselines"],
+            "publish_name": STUDY["publish_name"],
             "cells": len(CELLS),
             "configfiles": [str(f) for f in workflow.overwrite_configfiles] or [str(DEFAULT_CONFIG.relative_to(REPO))],
         },

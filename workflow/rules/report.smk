@@ -5,12 +5,15 @@ rule report_md:
     input:
         cells="results/tables/cells.parquet",
         speedups="results/tables/speedups.parquet",
+        speedup_heatmap_png="results/plots/speedup_heatmap.png",
         throughput_png="results/plots/throughput.png",
+        noise_png="results/plots/noise.png",
     output:
         report=report(
             "results/report.md",
             caption="../report/report_md.rst",
             category="Report",
+            subcategory="Markdown",
             labels={"document": "report.md"},
         ),
     params:

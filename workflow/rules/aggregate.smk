@@ -5,21 +5,37 @@ rule aggregate:
     input:
         cells=get_cell_files(),
         peaks=str(REPO / "config" / "devices.yaml"),
+        included=get_included_cell_files(),
+        manifests=get_included_manifests(),
     output:
         cells=report(
             "results/tables/cells.parquet",
             caption="../report/cells.rst",
             category="Tables",
-            labels={"table": "cells"},
+            subcategory="Cells",
+            labels={"table": "cells", "format": "Parquet"},
         ),
-        speedups="results/tables/speedups.parquet",
+        speedups=report(
+            "results/tables/speedups.parquet",
+            caption="../report/speedups.rst",
+            category="Tables",
+            subcategory="Speed-ups",
+            labels={"table": "speed-ups", "format": "Parquet"},
+        ),
         speedups_csv=report(
             "results/tables/speedups.csv",
             caption="../report/speedups.rst",
             category="Tables",
-            labels={"table": "speed-ups"},
+            subcategory="Speed-ups",
+            labels={"table": "speed-ups", "format": "CSV"},
         ),
-        speedups_md="results/tables/speedups.md",
+        speedups_md=report(
+            "results/tables/speedups.md",
+            caption="../report/speedups_md.rst",
+            category="Tables",
+            subcategory="Speed-ups",
+            labels={"table": "speed-ups", "format": "Markdown"},
+        ),
     params:
         baseline_device=STUDY["baseline_device"],
         baseline_torch=STUDY["baseline_torch"],
@@ -28,6 +44,8 @@ rule aggregate:
         noise_cv=STUDY["noise_cv"],
         seed=STUDY["seed"],
         device_peaks=STUDY["device_peaks"],
+        include_roots=STUDY["include_results"],
+        cross_machine_baselines=STUDY["cross_machine_baselines"],
     conda:
         "../../envs/speedatlas.yaml"
     log:

@@ -1,5 +1,6 @@
 # Config loading, validation, the cell matrix and every input function. No rule lives here.
 import json
+import mimetypes
 import os
 import re
 import sys
@@ -49,6 +50,21 @@ except study_config.ConfigError as error:
 
 CELLS = matrix.expand(STUDY)
 CELLS_BY_PATH = matrix.index_by_path(CELLS)
+
+# `snakemake --report` embeds tables by MIME type; Parquet is not in Python's list.
+mimetypes.add_type("application/vnd.apache.parquet", ".parquet")
+
+# Result sets of other machines (include_results): located and checked before any job starts.
+from speedatlas import crossmachine, resultsets  # noqa: E402
+
+try:
+    INCLUDED_SETS = [resultsets.locate(entry, i) for i, entry in enumerate(STUDY["include_results"])]
+    crossmachine.check_baselines(STUDY, resultsets.devices_by_machine(INCLUDED_SETS))
+except (resultsets.MergeError, study_config.ConfigError) as error:
+    raise WorkflowError(f"speedatlas config error: {error}") from None
+INCLUDED_FILES = resultsets.included_files(
+    INCLUDED_SETS, [cell.path for cell in CELLS], f"results/cells/machine={STUDY['machine']}"
+)
 
 # Jobs inherit the runner package, `python` = the interpreter running snakemake (torch version
 # "current") and the pipeline commit (recorded in each cell, deliberately not a rerun trigger).
@@ -140,6 +156,35 @@ def get_cell_files():
     return [cell.path for cell in CELLS]
 
 
+def get_included_cell_files():
+    """Cell files of other machines' result sets: inputs, so a change there reruns aggregation."""
+    return INCLUDED_FILES
+
+
+def get_included_manifests():
+    return [result_set.manifest for result_set in INCLUDED_SETS if result_set.manifest]
+
+
+def get_publish_plots():
+    """Every plot of the study, PNG and SVG, for the publish bundle."""
+    names = ("throughput", "speedup_heatmap", "noise")
+    return [f"results/plots/{name}.{ext}" for name in names for ext in ("png", "svg")]
+
+
+def get_publish_tables():
+    return [
+        "results/tables/cells.parquet",
+        "results/tables/speedups.parquet",
+        "results/tables/speedups.csv",
+        "results/tables/speedups.md",
+    ]
+
+
+def get_configfiles():
+    """The config files this run was given (absolute paths), else the embedded default."""
+    return [str(f) for f in workflow.overwrite_configfiles] or [str(DEFAULT_CONFIG)]
+
+
 def get_final_output():
     return [
         "results/report.md",
@@ -149,6 +194,8 @@ def get_final_output():
         "results/tables/speedups.md",
         "results/plots/throughput.png",
         *get_torch_versions_plot().values(),
+        "results/plots/speedup_heatmap.png",
+        "results/plots/noise.png",
     ]
 
 
@@ -175,6 +222,9 @@ def get_study_summary():
             "confidence": STUDY["confidence"],
             "bootstrap_resamples": STUDY["bootstrap_resamples"],
             "noise_cv": STUDY["noise_cv"],
+            "include_results": STUDY["include_results"],
+            "cross_machine_baselines": STUDY["cross_machine_baselines"],
+            "publish_name": STUDY["publish_name"],
             "cells": len(CELLS),
             "configfiles": [str(f) for f in workflow.overwrite_configfiles] or [str(DEFAULT_CONFIG.relative_to(REPO))],
         },

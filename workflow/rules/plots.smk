@@ -9,7 +9,8 @@ rule plot_throughput:
             "results/plots/throughput.png",
             caption="../report/throughput.rst",
             category="Plots",
-            labels={"plot": "throughput vs batch size"},
+            subcategory="Throughput",
+            labels={"plot": "throughput vs batch size", "axes": "model, machine/device"},
         ),
         svg="results/plots/throughput.svg",
     conda:
@@ -18,6 +19,50 @@ rule plot_throughput:
         "results/logs/plot_throughput.log",
     script:
         "../scripts/plot_throughput.py"
+
+
+rule plot_speedup_heatmap:
+    input:
+        speedups="results/tables/speedups.parquet",
+    output:
+        png=report(
+            "results/plots/speedup_heatmap.png",
+            caption="../report/speedup_heatmap.rst",
+            category="Plots",
+            subcategory="Speed-ups",
+            labels={"plot": "speed-up heatmap", "axes": "device, machine/device"},
+        ),
+        svg="results/plots/speedup_heatmap.svg",
+    params:
+        confidence=STUDY["confidence"],
+    conda:
+        "../../envs/speedatlas.yaml"
+    log:
+        "results/logs/plot_speedup_heatmap.log",
+    script:
+        "../scripts/plot_speedup_heatmap.py"
+
+
+rule plot_noise:
+    input:
+        cells="results/tables/cells.parquet",
+    output:
+        png=report(
+            "results/plots/noise.png",
+            caption="../report/noise.rst",
+            category="Plots",
+            subcategory="Noise",
+            labels={"plot": "noise per cell", "axes": "coefficient of variation"},
+        ),
+        svg="results/plots/noise.svg",
+    params:
+        noise_cv=STUDY["noise_cv"],
+    conda:
+        "../../envs/speedatlas.yaml"
+    log:
+        "results/logs/plot_noise.log",
+    script:
+        "../scripts/plot_noise.py"
 
 
 # Only a target when the study has more than one torch version (common.get_torch_versions_plot).

@@ -6,12 +6,15 @@ rule report_md:
         unpack(get_torch_versions_plot),
         cells="results/tables/cells.parquet",
         speedups="results/tables/speedups.parquet",
+        speedup_heatmap_png="results/plots/speedup_heatmap.png",
         throughput_png="results/plots/throughput.png",
+        noise_png="results/plots/noise.png",
     output:
         report=report(
             "results/report.md",
             caption="../report/report_md.rst",
             category="Report",
+            subcategory="Markdown",
             labels={"document": "report.md"},
         ),
     params:

@@ -12,5 +12,6 @@ write_tables(
     snakemake.output.speedups,  # noqa: F821
     snakemake.output.speedups_csv,  # noqa: F821
     snakemake.output.speedups_md,  # noqa: F821
+    included=list(snakemake.input.included),  # noqa: F821
     **dict(snakemake.params.items()),  # noqa: F821
 )

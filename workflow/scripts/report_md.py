@@ -13,9 +13,12 @@ from speedatlas.report import render  # noqa: E402
 
 out = Path(snakemake.output.report)  # noqa: F821
 study = json.loads(snakemake.params.study)  # noqa: F821
-plots = {"Throughput vs batch size": os.path.relpath(snakemake.input.throughput_png, out.parent)}  # noqa: F821
+plots = {  # name -> path relative to the report (names: speedatlas.report_sections.PLOT_TITLES)
+    name: os.path.relpath(snakemake.input[f"{name}_png"], out.parent)  # noqa: F821
+    for name in ("speedup_heatmap", "throughput", "noise")
+}
 if "torch_versions_png" in snakemake.input.keys():  # noqa: F821 - only with several torch versions
-    plots["Throughput by torch version"] = os.path.relpath(snakemake.input.torch_versions_png, out.parent)  # noqa: F821
+    plots["torch_versions"] = os.path.relpath(snakemake.input.torch_versions_png, out.parent)  # noqa: F821
 out.write_text(
     render(
         pd.read_parquet(snakemake.input.cells),  # noqa: F821

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import peaks, tables, torchversions
+from . import crossmachine, mdtables, peaks, resultsets, tables, torchversions
 
 SPEEDUP_MD_COLUMNS = {
+    "machine_device": ("Speed-ups across machines", "baseline machine/device"),
     "device": ("Device speed-ups", "baseline device"),
     "torch_requested": ("Torch-version speed-ups", "baseline torch"),
     "dtype": ("dtype speed-ups (autocast over float32)", "float32"),
@@ -19,7 +20,7 @@ SPEEDUP_MD_COLUMNS = {
 
 
 def speedups_markdown(speedups: pd.DataFrame) -> str:
-    """One section per axis; each row names the comparison and gives 'x.xx× [lo–hi]'."""
+    """One section per axis: rows = comparison and cell, columns = batch sizes, 'x.xx× [lo–hi]'."""
     if speedups.empty:
         return "_No speed-up could be computed: fewer than two comparable cells ran._\n"
     parts = []
@@ -27,19 +28,13 @@ def speedups_markdown(speedups: pd.DataFrame) -> str:
         frame = speedups[speedups["axis"] == axis]
         if frame.empty:
             continue
-        others = [k for k in tables.CELL_KEYS if k != axis and frame[k].nunique() > 1]
-        view = frame[[*others]].copy()
-        comparison = frame["candidate"] + " vs " + frame["baseline"]
         if axis == torchversions.AXIS and "candidate_torch_version" in frame:
-            comparison = torchversions.comparison_labels(frame)  # the actual builds, requested in brackets
-        view.insert(len(others), "comparison", comparison)
-        view["speed-up [95% CI]"] = [
-            tables.format_ratio(r.speedup, r.ci_low, r.ci_high) + ("" if r.significant else " (n.s.)")
-            for r in frame.itertuples()
-        ]
-        view["baseline items/s"] = frame["baseline_items_per_s"].map("{:.1f}".format)
-        view["candidate items/s"] = frame["candidate_items_per_s"].map("{:.1f}".format)
-        parts.append(f"### {title}\n\n" + tables.markdown_table(view))
+            # name the builds that actually ran, the requested prefix in brackets
+            frame = frame.assign(
+                candidate=[torchversions.label(r.candidate, r.candidate_torch_version) for r in frame.itertuples()],
+                baseline=[torchversions.label(r.baseline, r.baseline_torch_version) for r in frame.itertuples()],
+            )
+        parts.append(f"### {title}\n\n" + mdtables.axis_markdown(frame, axis, mdtables.varying_keys(speedups)))
     return "\n".join(parts)
 
 
@@ -55,11 +50,18 @@ def write_tables(
     resamples: int,
     noise_cv: float,
     seed: int,
+    include_roots: Iterable[str] = (),
+    included: Iterable[str] = (),
+    cross_machine_baselines: Iterable[str] = (),
     device_peaks: list | None = None,
 ) -> None:
-    raw = tables.read_cells(cell_paths)
+    """The study's tables; `include_roots`/`included` add other machines' result sets."""
+    raw = resultsets.read_study(list(cell_paths), list(include_roots), list(included), tables.read_cells)
     cells = peaks.add_efficiency(tables.summarize_cells(raw, noise_cv), peaks.load_peaks(extra=device_peaks or []))
     speedups = tables.speedup_table(raw, baseline_device, baseline_torch, confidence, resamples, seed)
+    across = crossmachine.compare_machines(raw, list(cross_machine_baselines), confidence, resamples, seed)
+    if not across.empty:
+        speedups = pd.concat([across, speedups], ignore_index=True) if not speedups.empty else across
     speedups = torchversions.add_actual_versions(speedups, cells)
     for path in (cells_out, speedups_out, speedups_csv, speedups_md):
         Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -192,6 +192,8 @@ def prepare(
     if isinstance(config["workload"], str):
         config["workload"] = [config["workload"]]
     config.setdefault("baseline_torch", config["torch_versions"][0])
+    config.setdefault("cross_machine_baselines", [f"{config['machine']}/{config['baseline_device']}"])
+    config.setdefault("publish_name", config["machine"])
     check_semantics(config)
     check_torch_versions(config)
     check_models(config, known_models)

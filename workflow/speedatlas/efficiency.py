@@ -15,6 +15,8 @@ def efficiency_markdown(cells: pd.DataFrame) -> str:
     ok = cells[cells["status"] == "ok"]
     if ok.empty:
         return "_No cell ran._\n"
+    missing = {"flops_per_step", "peak_memory_bytes", "achieved_tflops", "pct_of_peak", "peak_source"} - set(ok)
+    ok = ok.assign(**{column: float("nan") for column in missing})  # tables made before these existed
     view = pd.DataFrame(
         {
             "model": ok["model"],

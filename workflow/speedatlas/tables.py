@@ -130,7 +130,7 @@ class Samples:
 
     def __init__(self, raw: pd.DataFrame, resamples: int = 2000, seed: int = 0) -> None:
         keys = list(CELL_KEYS)
-        ok = raw[(raw["status"] == "ok") & raw["step_time_s"].notna()].sort_values([*keys, "repeat"])
+        ok = raw[(raw["status"] == "ok") & raw["step_time_s"].notna()].sort_values(keys, kind="stable")
         per_item = (ok["step_time_s"] / ok["batch_size"]).to_numpy(dtype=float)
         codes = ok.groupby(keys, sort=False).ngroup().to_numpy()
         starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else np.array([], int)

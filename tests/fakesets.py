@@ -1,0 +1,47 @@
+"""Result sets of "other machines" written with speedatlas.cellio: cells we control exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from speedatlas import cellio, matrix
+
+
+def cell_rows(machine, device, model, mode, batch, seconds_per_step, cpu_model, device_name=None,
+              repeats=6, status="ok", torch="current", seed=0, noise=0.02):
+    """Rows of one cell: `repeats` samples spread ±noise around seconds_per_step."""
+    base = {
+        "machine": machine, "workload": "synthetic", "torch_requested": torch, "device": device, "model": model,
+        "dtype": "float32", "mode": mode, "variant": "eager", "batch_size": batch, "input_size": 32,
+        "num_classes": 4, "warmup_steps": 1, "repeats": repeats, "steps_per_repeat": 1, "seed": 0, "protocol": 1,
+        "status": status, "torch_version": "2.11.0", "torchvision_version": "0.26.0", "torch_build": "cuda 12.8",
+        "device_name": device_name or (cpu_model if device == "cpu" else "NVIDIA H100 80GB HBM3"),
+        "cpu_model": cpu_model, "threads": 16, "os": "Linux-6.8-x86_64", "python": "3.11.9", "host": machine,
+        "pipeline_commit": "feedbeef",
+    }
+    if status != "ok":
+        return [{**base, "error": f"{device} is not available"}]
+    rng = np.random.default_rng(seed)
+    times = seconds_per_step * np.linspace(1 - noise, 1 + noise, repeats)
+    rng.shuffle(times)
+    return [{**base, "repeat": i, "step_time_s": float(t), "items_per_s": batch / float(t)} for i, t in enumerate(times)]
+
+
+def write_cell(root: Path, rows) -> Path:
+    first = rows[0]
+    key = dict(machine=first["machine"], workload=first["workload"], torch=first["torch_requested"],
+               device=first["device"], model=first["model"], dtype=first["dtype"], mode=first["mode"],
+               variant=first["variant"], batch=first["batch_size"])
+    path = Path(root) / matrix.CELL_PATTERN.removeprefix("results/cells/").format(**key)
+    cellio.write_atomic(cellio.rows_to_table(rows), path)
+    return path
+
+
+def write_machine(root: Path, machine: str, seconds: dict, cpu_model: str = "Fake CPU 9000", **kwargs) -> list[Path]:
+    """One cell per entry of `seconds`: {(device, model, mode, batch): seconds per step}."""
+    return [
+        write_cell(root, cell_rows(machine, device, model, mode, batch, s, cpu_model, seed=i, **kwargs))
+        for i, ((device, model, mode, batch), s) in enumerate(sorted(seconds.items()))
+    ]

@@ -1,0 +1,238 @@
+"""Speed-up heatmaps and the per-cell noise plot, from the aggregated tables only.
+
+Never imports benchmark code: every figure is a function of results/tables/*, so a style change
+reruns plots, never cells. Colours are colour-blind safe (seaborn's `colorblind` palette for
+categories; blue/orange for faster/slower, which reads the same with every common colour-vision
+deficiency), every axis names its unit, and figures are saved as PNG and SVG with fixed metadata
+so the same tables give the same files.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.colors as mcolors  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker as mticker  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+PALETTE = "colorblind"
+# Orange (candidate slower) - white (equal) - blue (candidate faster).
+SPEEDUP_CMAP = sns.diverging_palette(35, 245, s=85, l=55, center="light", as_cmap=True)
+MODE_ORDER = ("train", "infer")
+MODE_TITLES = {"train": "training", "infer": "inference"}
+# Context keys shown in a panel title when they take several values.
+CONTEXT_KEYS = ("machine", "workload", "torch_requested", "device", "dtype", "variant")
+CONTEXT_NAMES = {"torch_requested": "torch"}
+AXIS_ORDER = ("device", "machine_device", "torch_requested", "dtype", "variant")
+NICE_PERCENTS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500]
+
+
+def apply_style() -> None:
+    sns.set_theme(style="whitegrid", context="notebook", palette=PALETTE)
+    plt.rcParams["svg.hashsalt"] = "speedatlas"  # stable SVG ids: same tables, same file
+
+
+def save(fig: plt.Figure, png: str, svg: str | None = None) -> None:
+    """PNG (150 dpi) and SVG, without timestamps, so reruns give identical files."""
+    Path(png).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=150, bbox_inches="tight", metadata={"Software": None})
+    if svg:
+        fig.savefig(svg, bbox_inches="tight", metadata={"Date": None, "Creator": None})
+    plt.close(fig)
+
+
+def placeholder(png: str, svg: str | None, message: str) -> None:
+    """A small figure that says why there is nothing to plot (the rule's outputs must exist)."""
+    apply_style()
+    fig, ax = plt.subplots(figsize=(6.5, 1.6))
+    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True, fontsize=11)
+    ax.set_axis_off()
+    save(fig, png, svg)
+
+
+def format_speedup(value: float) -> str:
+    """Short heatmap label: '84×', '5.2×', '0.24×'."""
+    if not math.isfinite(value):
+        return ""
+    if value >= 9.95:
+        return f"{value:.0f}×"
+    if value >= 1:
+        return f"{value:.1f}×"
+    return f"{value:.2f}×"
+
+
+def _interval(row) -> str:
+    if not row.significant:
+        return "n.s."
+    low, high = format_speedup(row.ci_low).rstrip("×"), format_speedup(row.ci_high).rstrip("×")
+    return f"{low}–{high}"
+
+
+def comparison_panels(speedups: pd.DataFrame, axes: Sequence[str] = ("machine_device", "device")) -> pd.DataFrame:
+    """The heatmap's rows: speed-ups of the given axes, each with a `panel` title and `mode`.
+
+    A panel is one comparison (candidate vs baseline, with the keys that vary in the study and
+    are not already named: machine, dtype, torch, …) and one mode; within it model × batch size.
+    """
+    frame = speedups[speedups["axis"].isin(axes)].copy()
+    if frame.empty:
+        return frame.assign(panel=pd.Series(dtype=str))
+    varying = [k for k in CONTEXT_KEYS if frame[k].nunique() > 1]
+    if "machine" not in varying and (speedups["machine"].nunique() > 1 or (frame["axis"] == "machine_device").any()):
+        varying.insert(0, "machine")  # several machines in the study: name the one a device pair is on
+    titles = []
+    for row in frame.itertuples():
+        covered = {"machine", "device"} if row.axis == "machine_device" else {row.axis}
+        context = [f"{CONTEXT_NAMES.get(k, k)} {getattr(row, k)}" for k in varying if k not in covered | {"machine"}]
+        title = f"{row.candidate} vs {row.baseline}"
+        if row.axis == "torch_requested":
+            title = f"torch {row.candidate} vs {row.baseline}"
+        if "machine" in varying and "machine" not in covered:
+            title = f"{row.machine}: {title}"
+        titles.append(title + (f" ({', '.join(context)})" if context else ""))
+    frame["panel"] = titles
+    frame["axis_rank"] = frame["axis"].map({a: i for i, a in enumerate(AXIS_ORDER)}).fillna(len(AXIS_ORDER))
+    return frame
+
+
+def speedup_heatmap(
+    speedups: pd.DataFrame,
+    png: str,
+    svg: str | None = None,
+    axes: Sequence[str] = ("machine_device", "device"),
+    title: str = "Speed-up of the candidate over the baseline (ratio of median step times)",
+    confidence: float = 0.95,
+) -> None:
+    """Model × batch-size heatmaps of speed-ups, one panel per comparison and mode.
+
+    Each cell shows the speed-up and, below it, its confidence interval (or `n.s.` when the
+    interval includes 1). Colour is log-scaled and centred on 1: blue = candidate faster,
+    orange = slower; the scale is shared by all panels. Generic over `axes`, so other
+    comparisons (torch versions, dtypes) can reuse it.
+    """
+    frame = comparison_panels(speedups, axes)
+    if frame.empty:
+        placeholder(png, svg, "No device or machine comparison in this study:\n"
+                              "only one device produced results.")
+        return
+    apply_style()
+    panels = frame.sort_values(["axis_rank", "panel"])["panel"].drop_duplicates().tolist()
+    modes = [m for m in MODE_ORDER if m in set(frame["mode"])] + sorted(set(frame["mode"]) - set(MODE_ORDER))
+    models = sorted(frame["model"].unique())
+    batches = sorted(frame["batch_size"].unique())
+    limit = max(1.0, float(np.nanmax(np.abs(np.log2(frame["speedup"].astype(float))))))
+    norm = mcolors.TwoSlopeNorm(vmin=-limit, vcenter=0.0, vmax=limit)
+
+    width = 1.0 * len(batches) + 1.0
+    height = 0.55 * len(models) + 0.9
+    fig, grid = plt.subplots(
+        len(panels), len(modes), figsize=(width * len(modes) + 2.6, height * len(panels) + 0.9),
+        squeeze=False, sharex=True, sharey=True, layout="constrained",
+    )
+    fig.get_layout_engine().set(h_pad=0.12)
+    for i, panel in enumerate(panels):
+        for j, mode in enumerate(modes):
+            ax = grid[i][j]
+            data = frame[(frame["panel"] == panel) & (frame["mode"] == mode)]
+            values = data.pivot_table(index="model", columns="batch_size", values="speedup", aggfunc="first")
+            values = values.reindex(index=models, columns=batches)
+            image = ax.imshow(np.log2(values.to_numpy(dtype=float)), cmap=SPEEDUP_CMAP, norm=norm, aspect="auto")
+            ax.set_facecolor("#f0f0f0")
+            ax.grid(False)
+            for y, x in zip(*np.nonzero(values.isna().to_numpy())):
+                ax.text(x, y, "not measured", ha="center", va="center", fontsize=7, color="#777777")
+            for row in data.itertuples():
+                y, x = models.index(row.model), batches.index(row.batch_size)
+                shade = abs(np.log2(row.speedup)) / limit
+                colour = "white" if shade > 0.6 else "#222222"
+                ax.text(x, y - 0.12, format_speedup(row.speedup), ha="center", va="center", fontsize=10,
+                        fontweight="bold", color=colour)
+                ax.text(x, y + 0.22, _interval(row), ha="center", va="center", fontsize=7, color=colour,
+                        fontstyle="italic" if not row.significant else "normal")
+            ax.set_xticks(range(len(batches)), [str(b) for b in batches])
+            ax.set_yticks(range(len(models)), models)
+            ax.set_title(f"{panel}\n{MODE_TITLES.get(mode, mode)}", fontsize=10)
+            if i == len(panels) - 1:
+                ax.set_xlabel("batch size (images per step)")
+            if j == 0:
+                ax.set_ylabel("model")
+    ticks = [t for t in range(-int(math.floor(limit)), int(math.floor(limit)) + 1)]
+    bar = fig.colorbar(image, ax=grid, shrink=min(1.0, 3.0 / max(1, len(panels))), ticks=ticks, aspect=30)
+    bar.ax.set_yticklabels([f"{2.0**t:g}×" for t in ticks])
+    bar.set_label("speed-up (×, log scale; >1 = candidate faster)")
+    fig.suptitle(f"{title}\nin each cell: speed-up and its {confidence:.0%} interval (n.s.: the interval includes 1)",
+                 fontsize=11)
+    save(fig, png, svg)
+
+
+def noise_plot(cells: pd.DataFrame, noise_cv: float, png: str, svg: str | None = None) -> None:
+    """Coefficient of variation of every cell's timed repeats, against the noise threshold.
+
+    One panel per mode; rows are models, one colour per machine/device; cells above the
+    threshold are labelled with their batch size (rerun those on a quiet machine).
+    """
+    ok = cells[(cells["status"] == "ok") & cells["cv"].notna()].copy()
+    if ok.empty:
+        placeholder(png, svg, "No cell ran successfully: no noise to show.")
+        return
+    apply_style()
+    several_machines = ok["machine"].nunique() > 1
+    ok["series"] = (ok["machine"] + "/" + ok["device"]) if several_machines else ok["device"]
+    ok["cv_pct"] = (ok["cv"].astype(float) * 100).clip(lower=0.01)
+    series = sorted(ok["series"].unique())
+    colours = dict(zip(series, sns.color_palette(PALETTE, len(series))))
+    modes = [m for m in MODE_ORDER if m in set(ok["mode"])] + sorted(set(ok["mode"]) - set(MODE_ORDER))
+    models = sorted(ok["model"].unique())
+    threshold = noise_cv * 100
+    limits = (min(ok["cv_pct"].min() / 1.6, threshold / 4), max(ok["cv_pct"].max() * 1.6, threshold * 2.5))
+    fig, grid = plt.subplots(1, len(modes), figsize=(5.2 * len(modes) + 1.8, max(2.8, 0.45 * len(models) + 1.8)),
+                             squeeze=False, sharey=True, sharex=True)
+    spread = 0.5 / max(1, len(series))
+    for ax, mode in zip(grid[0], modes):
+        data = ok[ok["mode"] == mode]
+        for k, name in enumerate(series):
+            part = data[data["series"] == name]
+            if part.empty:
+                continue
+            y = np.array([models.index(m) for m in part["model"]], dtype=float) + (k - (len(series) - 1) / 2) * spread
+            ax.scatter(part["cv_pct"], y, color=colours[name], s=36, label=name, edgecolor="white", linewidth=0.5)
+            for x, yy, batch in zip(part["cv_pct"], y, part["batch_size"]):
+                if x > threshold:
+                    ax.annotate(f"bs {batch}", (x, yy), xytext=(4, 0), textcoords="offset points", fontsize=8,
+                                va="center")
+        ax.axvline(threshold, color="#444444", linestyle="--", linewidth=1)
+        ax.text(threshold, 1.0, f" threshold {threshold:g}%", transform=ax.get_xaxis_transform(), fontsize=8,
+                va="bottom", ha="left", color="#444444")
+        ax.set_xscale("log")
+        ax.set_xlim(*limits)
+        ax.xaxis.set_major_locator(mticker.FixedLocator(NICE_PERCENTS))
+        ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}%"))
+        ax.xaxis.set_minor_formatter(mticker.NullFormatter())
+        ax.set_yticks(range(len(models)), models)
+        ax.set_ylim(len(models) - 0.5, -0.5)
+        ax.set_xlabel("coefficient of variation of the timed repeats (%, log scale)")
+        ax.set_title(MODE_TITLES.get(mode, mode), pad=14)
+    grid[0][0].set_ylabel("model")
+    noisy = int((ok["cv_pct"] > threshold).sum())
+    handles, labels = grid[0][0].get_legend_handles_labels()
+    for ax in grid[0][1:]:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            if label not in labels:
+                handles.append(h)
+                labels.append(label)
+    fig.legend(handles, labels, title="machine/device" if several_machines else "device", loc="center left",
+               bbox_to_anchor=(1.0, 0.5), frameon=False)
+    advice = {0: "", 1: " (rerun it on a quiet machine)"}.get(noisy, " (rerun them on a quiet machine)")
+    fig.suptitle(f"Run-to-run noise per cell: {noisy} of {len(ok)} cells above the {threshold:g}% threshold{advice}",
+                 fontsize=11)
+    fig.tight_layout()
+    save(fig, png, svg)

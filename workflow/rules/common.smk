@@ -168,7 +168,10 @@ def get_included_manifests():
 def get_publish_plots():
     """Every plot of the study, PNG and SVG, for the publish bundle."""
     names = ("throughput", "speedup_heatmap", "noise")
-    return [f"results/plots/{name}.{ext}" for name in names for ext in ("png", "svg")]
+    plots = [f"results/plots/{name}.{ext}" for name in names for ext in ("png", "svg")]
+    for png in get_torch_versions_plot().values():  # only with several torch versions
+        plots += [png, png.replace(".png", ".svg")]
+    return plots
 
 
 def get_publish_tables():
@@ -199,6 +202,12 @@ def get_final_output():
     ]
 
 
+def repo_relative(path):
+    """A config path as a reader can use it: relative to the repository when inside it."""
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
 def get_study_summary():
     """The configured matrix for the report (plain JSON, canonical order)."""
     return json.dumps(
@@ -226,7 +235,8 @@ def get_study_summary():
             "cross_machine_baselines": STUDY["cross_machine_baselines"],
             "publish_name": STUDY["publish_name"],
             "cells": len(CELLS),
-            "configfiles": [str(f) for f in workflow.overwrite_configfiles] or [str(DEFAULT_CONFIG.relative_to(REPO))],
+            "configfiles": [repo_relative(f) for f in workflow.overwrite_configfiles]
+            or [repo_relative(DEFAULT_CONFIG)],
         },
         sort_keys=True,
     )

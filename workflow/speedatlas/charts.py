@@ -167,7 +167,7 @@ def speedup_heatmap(
                 ax.set_ylabel("model")
     ticks = [t for t in range(-int(math.floor(limit)), int(math.floor(limit)) + 1)]
     bar = fig.colorbar(image, ax=grid, shrink=min(1.0, 3.0 / max(1, len(panels))), ticks=ticks, aspect=30)
-    bar.ax.set_yticklabels([f"{2.0**t:g}×" for t in ticks])
+    bar.ax.set_yticklabels([f"{2.0**t:g}×" if t >= 0 else f"1/{2.0**-t:g}×" for t in ticks])  # 1/8×, not 0.125×
     bar.set_label("speed-up (×, log scale; >1 = candidate faster)")
     fig.suptitle(f"{title}\nin each cell: speed-up and its {confidence:.0%} interval (n.s.: the interval includes 1)",
                  fontsize=11)

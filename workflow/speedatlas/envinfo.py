@@ -45,11 +45,12 @@ def collect_pipeline_commit() -> str:
 def pipeline_commit(repo: Path) -> str:
     """HEAD of the speedatlas checkout, with '-dirty' when tracked files differ from it."""
     try:
-        head = subprocess.run(
-            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
-        ).stdout.strip()
-        if not head:
-            return "unknown"
+        result = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "--verify", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+        head = result.stdout.strip()
+        if result.returncode != 0 or not head:
+            return "unknown"  # not a git checkout (e.g. a copy sent to another machine)
         dirty = subprocess.run(
             ["git", "-C", str(repo), "diff", "--quiet", "HEAD", "--", "."], capture_output=True, timeout=10
         ).returncode

@@ -55,6 +55,14 @@ def test_failure_classification(exc, status):
     assert devices.classify(exc) == status
 
 
+def test_memory_probe_sees_an_allocation():
+    probe = devices.MemoryProbe("cpu")
+    block = torch.ones(64 << 20, dtype=torch.uint8)  # 64 MiB, touched
+    block += 1
+    assert probe.peak_bytes() >= 32 << 20
+    del block
+
+
 def test_unavailable_devices_have_reasons():
     assert devices.unavailable_reason("cpu") is None
     if not torch.cuda.is_available():
@@ -76,6 +84,8 @@ def test_measure_on_cpu(dtype, mode):
     assert [r["status"] for r in rows] == ["ok"] * 3
     assert all(r["step_time_s"] > 0 and r["items_per_s"] > 0 for r in rows)
     assert rows[0]["threads"] == 1 and rows[0]["flops_per_step"] > 0
+    # CPU memory: growth of the process's peak RSS while building and running the model
+    assert rows[0]["peak_memory_bytes"] is not None and 0 <= rows[0]["peak_memory_bytes"] < 8 << 30
     table = cellio.rows_to_table(rows)
     assert table.num_rows == 3
 

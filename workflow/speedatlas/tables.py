@@ -93,7 +93,7 @@ def summarize_cells(raw: pd.DataFrame, noise_cv: float = 0.1) -> pd.DataFrame:
                 min_s=s.min,
                 mean_s=s.mean,
                 cv=s.cv,
-                items_per_s=first["batch_size"] / s.median,
+                items_per_s=items_per_step(group).iloc[0] / s.median,
                 noisy=bool(s.cv > noise_cv),
             )
         else:
@@ -104,9 +104,19 @@ def summarize_cells(raw: pd.DataFrame, noise_cv: float = 0.1) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
+def items_per_step(rows: pd.DataFrame) -> pd.Series:
+    """Images one step processes: the batch size, except in an epoch whose last batch is
+    partial (mnist_epoch: 1000 images in 16 steps of up to 64), where it is images / steps."""
+    items = rows["batch_size"].astype(float)
+    if "images_per_epoch" in rows:
+        epoch = rows["images_per_epoch"].notna() & rows["steps_per_repeat"].notna()
+        items = items.where(~epoch, rows["images_per_epoch"] / rows["steps_per_repeat"])
+    return items
+
+
 def _per_item_samples(raw: pd.DataFrame) -> dict[tuple, np.ndarray]:
     ok = raw[(raw["status"] == "ok") & raw["step_time_s"].notna()]
-    per_item = ok["step_time_s"] / ok["batch_size"]
+    per_item = ok["step_time_s"] / items_per_step(ok)
     return {
         key: values.to_numpy()
         for key, values in per_item.groupby([ok[k] for k in CELL_KEYS], sort=True)

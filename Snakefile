@@ -13,6 +13,8 @@ include: "workflow/rules/bench.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/plots.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/epochs.smk"
+include: "workflow/rules/support.smk"
 
 
 rule all:

@@ -6,6 +6,7 @@ rule report_md:
         cells="results/tables/cells.parquet",
         speedups="results/tables/speedups.parquet",
         throughput_png="results/plots/throughput.png",
+        sections=get_report_sections(),
     output:
         report=report(
             "results/report.md",

@@ -22,5 +22,6 @@ out.write_text(
         plots,
         confidence=study["confidence"],
         resamples=study["bootstrap_resamples"],
+        sections=[Path(path).read_text() for path in snakemake.input.sections],  # noqa: F821
     )
 )

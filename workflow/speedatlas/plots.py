@@ -35,6 +35,8 @@ def throughput_vs_batch(cells: pd.DataFrame, png: str, svg: str | None = None) -
         ok["low"] = ok["batch_size"] / ok["q3_s"]
         ok["high"] = ok["batch_size"] / ok["q1_s"]
         ok["panel"] = ok["mode"] + " · " + ok["dtype"]
+        if ok["workload"].nunique() > 1:  # a whole epoch and a resident batch are different things
+            ok["panel"] = ok["workload"] + " · " + ok["panel"]
         if ok["machine"].nunique() > 1:
             ok["line"] = ok["machine"] + " · " + ok["line"]
         panels = sorted(ok["panel"].unique())

@@ -7,6 +7,7 @@ tables, so the tests can check sentences against table values.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -52,10 +53,11 @@ def findings(cells: pd.DataFrame, speedups: pd.DataFrame, limit: int = 3) -> lis
                 ci = format_ratio(row["speedup"], row["ci_low"], row["ci_high"])
             else:
                 ci = format_ratio(1 / row["speedup"], 1 / row["ci_high"], 1 / row["ci_low"])
+            workload = "" if row["workload"] == "synthetic" else f", {row['workload']} workload"
             sentences.append(
                 f"{row['candidate']} is {factor:.2f}× {verb} than {row['baseline']} for {row['model']} "
                 f"{'training' if row['mode'] == 'train' else 'inference'} at batch {row['batch_size']} "
-                f"({row['dtype']}, torch {row['torch_requested']}): {ci.split(' ', 1)[1]} 95% CI."
+                f"({row['dtype']}, torch {row['torch_requested']}{workload}): {ci.split(' ', 1)[1]} 95% CI."
             )
     elif not speedups.empty and (speedups["axis"] == "batch_size").any():
         scaling = speedups[speedups["axis"] == "batch_size"].sort_values("speedup", ascending=False).iloc[0]
@@ -101,8 +103,13 @@ def render(
     plots: dict[str, str],
     confidence: float = 0.95,
     resamples: int = 2000,
+    sections: Sequence[str] = (),
 ) -> str:
-    """The whole report as Markdown; `plots` maps a title to a path relative to the report."""
+    """The whole report as Markdown; `plots` maps a title to a path relative to the report.
+
+    `sections` are ready Markdown sections (each starting with its '## ' heading), placed after
+    the speed-ups: the seed side by side, the epoch workload, the dtype support matrix.
+    """
     machines = ", ".join(sorted(cells["machine"].unique())) if len(cells) else study["machine"]
     out = [f"# speedatlas report: {machines}\n"]
     out.append("## Summary\n")
@@ -137,6 +144,7 @@ def render(
         "that includes 1.\n"
     )
     out.append(speedups_markdown(speedups))
+    out.extend(section.rstrip() + "\n" for section in sections)
 
     out.append("## Plots\n")
     for title, path in plots.items():
@@ -159,12 +167,15 @@ def render(
             "noisy": ok["noisy"].map({True: "yes", False: ""}),
         }
     )
+    if ok["workload"].nunique() > 1:  # the same model/device/batch under two workloads
+        view.insert(0, "workload", ok["workload"])
     out.append(markdown_table(view))
 
     out.append("## Cells that did not run\n")
     failed = cells[cells["status"] != "ok"]
     out.append(
-        markdown_table(failed[["model", "device", "dtype", "mode", "batch_size", "torch_requested", "status", "error"]])
+        markdown_table(failed[[*(["workload"] if cells["workload"].nunique() > 1 else []),
+                               "model", "device", "dtype", "mode", "batch_size", "torch_requested", "status", "error"]])
     )
 
     out.append("## How to reproduce\n")

@@ -1,4 +1,5 @@
-# The measured dtype support matrix: one probe per device × dtype × torch version, then a table.
+# The measured dtype support matrix: one probe per device × torch version (all dtypes; a dtype
+# that crashes costs only itself), then a table.
 # A probe is not a timing job, but it computes on the device, so it holds the timing resource
 # (and the runner's OS lock): it never runs while a cell is being timed.
 

@@ -2,9 +2,11 @@
 
     python -m speedatlas.dtype_probe [--python PY] --spec '<json>' --out results/support/.../support.parquet
 
-One job per device × dtype × torch version. It builds a small seeded model and batch, computes
-a float32 CPU reference (logits in inference; the loss after N Adam steps in training), then runs
-the same inputs and weights on the device in the dtype, once per method:
+One job per device × torch version, probing every dtype (float32, float16, bfloat16): a job costs
+mostly the import of torch, so one process does all three, and a supervising parent (--python)
+restarts it without a dtype that killed it, so a crash costs only that dtype. The probe builds a
+small seeded model and batch, computes a float32 CPU reference, then runs the same inputs and
+weights on the device in each dtype, once per method:
 
 - autocast: float16/bfloat16 under torch.autocast, exactly as speedatlas's timing cells run them;
 - cast: model and inputs converted to the dtype (what "bfloat16 is not supported" usually means).
@@ -43,13 +45,13 @@ def methods_for(dtype: str, methods: list[str]) -> list[str]:
     return ["native"] if dtype == "float32" else list(methods)
 
 
-def key_rows(spec: dict[str, Any]) -> list[dict[str, Any]]:
-    """The probe's key columns, one row per mode × method (filled in by the probe)."""
+def key_rows(spec: dict[str, Any], dtype: str) -> list[dict[str, Any]]:
+    """The probe's key columns for one dtype, one row per mode × method (filled in by the probe)."""
     base = {
         "machine": spec["machine"],
         "torch_requested": spec["torch"],
         "device": spec["device"],
-        "dtype": spec["dtype"],
+        "dtype": dtype,
         "model": spec["model"],
         "input_size": spec["input_size"],
         "batch_size": spec["batch"],
@@ -57,8 +59,8 @@ def key_rows(spec: dict[str, Any]) -> list[dict[str, Any]]:
         "protocol": spec["protocol"],
     }
     return [
-        {**base, "mode": mode, "method": method, "tolerance": spec["tolerance"][mode]}
-        for method in methods_for(spec["dtype"], spec["methods"])
+        {**base, "mode": mode, "method": method, "tolerance": spec["tolerance"][mode][dtype]}
+        for method in methods_for(dtype, spec["methods"])
         for mode in MODES
     ]
 
@@ -138,8 +140,21 @@ class _Probe:
         return torch.tensor([losses[0], float(loss.float().item())]), logits.dtype
 
 
-def probe(spec: dict[str, Any]) -> list[dict[str, Any]]:
-    """All rows of one device × dtype job."""
+def inject_fault(dtype: str) -> None:
+    """Test hook: SPEEDATLAS_FAULT=dtype_probe:<dtype>:segv kills the probe when it reaches that
+    dtype, to prove a crash costs only that dtype. Never set in normal use."""
+    if os.environ.get("SPEEDATLAS_FAULT", "") == f"dtype_probe:{dtype}:segv":
+        import signal
+
+        os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def probe(spec: dict[str, Any], on_dtype_done: Any = None) -> list[dict[str, Any]]:
+    """All rows of one device: every dtype of spec["dtypes"], in order.
+
+    `on_dtype_done(rows)` is called after each dtype, so a supervising parent keeps what was
+    measured before a crash.
+    """
     import torch
 
     from . import devices, envinfo
@@ -149,94 +164,161 @@ def probe(spec: dict[str, Any]) -> list[dict[str, Any]]:
     torch.set_num_threads(spec["cpu_threads"] or devices.default_threads())
     env = envinfo.collect(torch)
     env.pop("threads", None)
-    device, dtype = spec["device"], spec["dtype"]
-    rows = [{**row, **env, "device_name": devices.device_name(device, env["cpu_model"]), "started_at": utcnow()}
-            for row in key_rows(spec)]
+    device = spec["device"]
+    env["device_name"] = devices.device_name(device, env["cpu_model"])
     reason = devices.unavailable_reason(device)
-    if reason is not None:
-        return [{**row, "outcome": "unavailable", "error": reason} for row in rows]
+    probe_ = reference = None
+    out: list[dict[str, Any]] = []
+    for dtype in spec["dtypes"]:
+        inject_fault(dtype)
+        rows = [{**row, **env, "started_at": utcnow()} for row in key_rows(spec, dtype)]
+        if reason is not None:
+            rows = [{**row, "outcome": "unavailable", "error": reason} for row in rows]
+        else:
+            if probe_ is None:
+                probe_ = _Probe(spec)
+                reference = {mode: probe_.run(mode, "cpu", "float32", "native")[0] for mode in MODES}
+            for row in rows:
+                _probe_one(row, probe_, reference, spec, error_text)
+        out.extend(rows)
+        if on_dtype_done is not None:
+            on_dtype_done(rows)
+    return out
 
+
+def _probe_one(row: dict[str, Any], probe_: _Probe, reference: dict[str, Any], spec: dict[str, Any], error_text) -> None:
+    """Run one mode × method of one dtype and fill in its outcome."""
+    import torch
     import torchvision
 
-    probe_ = _Probe(spec)
-    reference = {mode: probe_.run(mode, "cpu", "float32", "native")[0] for mode in MODES}
-    for row in rows:
-        row["torchvision_version"] = torchvision.__version__
-        mode, method = row["mode"], row["method"]
-        row["metric"] = (
-            "max |logit - ref| / max |ref|" if mode == "infer"
-            else f"|progress - ref| / |ref progress|, progress = first loss - loss after {spec['train_steps']} Adam steps"
-        )
+    from . import devices
+
+    device, dtype, mode, method = row["device"], row["dtype"], row["mode"], row["method"]
+    row["torchvision_version"] = torchvision.__version__
+    row["metric"] = (
+        "max |logit - ref| / max |ref|" if mode == "infer"
+        else f"|progress - ref| / |ref progress|, progress = first loss - loss after {spec['train_steps']} Adam steps"
+    )
+    if mode == "train":
+        row["reference_initial"], row["reference"] = (float(v) for v in reference[mode])
+    start = time.perf_counter()
+    try:
+        output, logits_dtype = probe_.run(mode, device, dtype, method)
+        row["output_dtype"] = str(logits_dtype).replace("torch.", "")
+        finite = bool(torch.isfinite(output.detach().float().cpu()).all())
         if mode == "train":
-            row["reference_initial"], row["reference"] = (float(v) for v in reference[mode])
-        start = time.perf_counter()
-        try:
-            output, logits_dtype = probe_.run(mode, device, dtype, method)
-            row["output_dtype"] = str(logits_dtype).replace("torch.", "")
-            finite = bool(torch.isfinite(output.detach().float().cpu()).all())
-            if mode == "train":
-                row["value_initial"], row["value"] = (float(v) for v in output)
-            if not finite:
-                row["outcome"] = "nonfinite"
-                row["error"] = f"the {'logits' if mode == 'infer' else 'loss'} contain NaN or infinity"
-            else:
-                measure_drift = relative_drift if mode == "infer" else progress_drift
-                row["drift"] = measure_drift(output, reference[mode])
-                row["outcome"] = "runs" if row["drift"] <= row["tolerance"] else "drift"
-            if method == "autocast" and dtype != "float32" and row["output_dtype"] == "float32":
-                row["note"] = f"autocast left the logits in float32: it did not run the model in {dtype}"
-        except FloatingPointError as exc:
-            row.update(outcome="nonfinite", error=str(exc))
-        except Exception as exc:  # noqa: BLE001 - an op that raises is the finding
-            row.update(outcome="raises", error=error_text(exc), error_kind=devices.classify(exc))
-            devices.release_memory(device)
-        row["seconds"] = time.perf_counter() - start
-    return rows
+            row["value_initial"], row["value"] = (float(v) for v in output)
+        if not finite:
+            row["outcome"] = "nonfinite"
+            row["error"] = f"the {'logits' if mode == 'infer' else 'loss'} contain NaN or infinity"
+        else:
+            measure_drift = relative_drift if mode == "infer" else progress_drift
+            row["drift"] = measure_drift(output, reference[mode])
+            row["outcome"] = "runs" if row["drift"] <= row["tolerance"] else "drift"
+        if method == "autocast" and dtype != "float32" and row["output_dtype"] == "float32":
+            row["note"] = f"autocast left the logits in float32: it did not run the model in {dtype}"
+    except FloatingPointError as exc:
+        row.update(outcome="nonfinite", error=str(exc))
+    except Exception as exc:  # noqa: BLE001 - an op that raises is the finding
+        row.update(outcome="raises", error=error_text(exc), error_kind=devices.classify(exc))
+        devices.release_memory(device)
+    row["seconds"] = time.perf_counter() - start
 
 
 def write(rows: list[dict[str, Any]], out: str) -> None:
     cellio.write_atomic(cellio.rows_to_table(rows, SCHEMA_FILE), out)
 
 
-def run_job(spec: dict[str, Any], out: str) -> None:
-    """Probe under the machine's timing lock (a probe must not disturb a timed cell), then write."""
+def _append_progress(path: str, rows: list[dict[str, Any]]) -> None:
+    """One JSON line per finished dtype, flushed to disk before the next dtype starts."""
+    with open(path, "a") as handle:
+        handle.write(json.dumps(rows, default=str) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _read_progress(path: str) -> list[list[dict[str, Any]]]:
+    import datetime as dt
+
+    batches = []
+    if os.path.exists(path):
+        with open(path) as handle:
+            for line in handle:
+                if line.strip():
+                    rows = json.loads(line)
+                    for row in rows:
+                        if row.get("started_at"):
+                            row["started_at"] = dt.datetime.fromisoformat(row["started_at"])
+                    batches.append(rows)
+    return batches
+
+
+def run_job(spec: dict[str, Any], out: str | None = None, progress: str | None = None) -> list[dict[str, Any]]:
+    """Probe under the machine's timing lock (a probe must not disturb a timed cell); write the
+    Parquet file (`out`) and/or one progress line per dtype (`progress`)."""
     from .runner import error_text, exclusive_machine
 
+    done = (lambda rows: _append_progress(progress, rows)) if progress else None
     try:
         with exclusive_machine():
-            rows = probe(spec)
+            rows = probe(spec, done)
     except Exception as exc:  # noqa: BLE001 - e.g. torch fails to import in this environment
-        rows = [{**row, "outcome": "raises", "error": error_text(exc), "error_kind": "error"} for row in key_rows(spec)]
+        finished = {row["dtype"] for batch in (_read_progress(progress) if progress else []) for row in batch}
+        rows = [{**row, "outcome": "raises", "error": error_text(exc), "error_kind": "error"}
+                for dtype in spec["dtypes"] if dtype not in finished for row in key_rows(spec, dtype)]
+        if done is not None:
+            done(rows)
+    if out:
+        write(rows, out)
+    return rows
+
+
+def supervise(python: str, spec_json: str, out: str) -> None:
+    """Run the probe in a child; if it dies, record that dtype as `crashes` and go on without it."""
+    import tempfile
+
+    from .supervisor import exit_reason
+
+    spec = json.loads(spec_json)
+    remaining = list(spec["dtypes"])
+    rows: list[dict[str, Any]] = []
+    while remaining:
+        fd, progress = tempfile.mkstemp(prefix="speedatlas-probe-", suffix=".jsonl")
+        os.close(fd)
+        try:
+            child = json.dumps({**spec, "dtypes": remaining}, sort_keys=True)
+            returncode = subprocess.call([python, "-m", "speedatlas.dtype_probe", "--spec", child, "--progress", progress])
+            batches = _read_progress(progress)
+        finally:
+            os.unlink(progress)
+        for batch in batches:
+            rows.extend(batch)
+            remaining = [d for d in remaining if d not in {row["dtype"] for row in batch}]
+        if returncode == 0 or not remaining:
+            break
+        crashed = remaining.pop(0)
+        died = exit_reason(returncode).replace("the cell's process", "the probe's process")
+        reason = f"{died} while probing {crashed} (see the job's log)"
+        print(f"speedatlas: {reason}", file=sys.stderr)
+        rows.extend({**row, "outcome": "crashes", "error": reason} for row in key_rows(spec, crashed))
     write(rows, out)
 
 
-def supervise(python: str, spec_json: str, out: str) -> int:
-    """Run the probe in a child; if it dies without writing, every row says how it died."""
-    from .supervisor import exit_reason
-
-    returncode = subprocess.call([python, "-m", "speedatlas.dtype_probe", "--spec", spec_json, "--out", out])
-    if returncode != 0 and not os.path.exists(out):
-        reason = f"{exit_reason(returncode)} (see the job's log)"
-        write([{**row, "outcome": "crashes", "error": reason} for row in key_rows(json.loads(spec_json))], out)
-    return returncode
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="probe one device × dtype, write its support rows")
-    parser.add_argument("--python", help="supervise: run the probe with this interpreter in a child process")
+    parser = argparse.ArgumentParser(description="probe every dtype on one device, write the support rows")
+    parser.add_argument("--python", help="supervise: run the probe with this interpreter in child processes")
     parser.add_argument("--spec", required=True, help="canonical JSON of the probe (dtype_support.SupportJob.spec)")
-    parser.add_argument("--out", required=True, help="path of the probe's Parquet file")
+    parser.add_argument("--out", help="path of the probe's Parquet file")
+    parser.add_argument("--progress", help="(child) append each finished dtype's rows to this JSON-lines file")
     args = parser.parse_args(argv)
+    if not (args.out or args.progress):
+        parser.error("give --out or --progress")
     if args.python:
         supervise(args.python, args.spec, args.out)
         return 0
     spec = json.loads(args.spec)
-    if os.environ.get("SPEEDATLAS_FAULT", "") == f"dtype_probe:{spec['dtype']}:segv":  # test hook
-        import signal
-
-        os.kill(os.getpid(), signal.SIGSEGV)
-    run_job(spec, args.out)
-    print(f"speedatlas: dtype support of {spec['dtype']} on {spec['device']} written to {args.out}", file=sys.stderr)
+    run_job(spec, args.out, args.progress)
+    print(f"speedatlas: dtype support of {', '.join(spec['dtypes'])} on {spec['device']} probed", file=sys.stderr)
     return 0
 
 

@@ -1,6 +1,6 @@
 """The measured dtype support matrix: jobs to run, and the table and report section they make.
 
-One probe job (speedatlas.dtype_probe) per device × dtype × torch version writes
+One probe job (speedatlas.dtype_probe) per device × torch version, covering every dtype, writes
 results/support/…/support.parquet; this module expands the config into those jobs (pure, like
 speedatlas.matrix) and turns their rows into results/tables/dtype_support.{parquet,md}.
 Orchestration side (pandas).
@@ -23,7 +23,7 @@ from .tables import markdown_table
 # Bump when what a probe measures changes: it is part of every probe's params.
 SUPPORT_PROTOCOL_VERSION = 1
 DTYPES = ("float32", "float16", "bfloat16")
-KEYS = ("machine", "torch", "device", "dtype")
+KEYS = ("machine", "torch", "device")
 SUPPORT_PATTERN = "results/support/" + "/".join(f"{k}={{{k}}}" for k in KEYS) + "/support.parquet"
 
 
@@ -34,7 +34,6 @@ class SupportJob:
     machine: str
     torch: str
     device: str
-    dtype: str
     model: str
     input_size: int
     batch: int
@@ -43,8 +42,7 @@ class SupportJob:
     seed: int
     cpu_threads: int
     methods: tuple[str, ...]
-    tolerance_infer: float
-    tolerance_train: float
+    tolerance: str  # canonical JSON {"infer": {dtype: tol}, "train": {dtype: tol}} (hashable)
 
     @property
     def path(self) -> str:
@@ -54,28 +52,30 @@ class SupportJob:
         """Canonical JSON (sorted keys): Snakemake's params trigger reruns exactly this probe."""
         fields = {
             k: getattr(self, k)
-            for k in ("machine", "torch", "device", "dtype", "model", "input_size", "batch", "train_steps",
+            for k in ("machine", "torch", "device", "model", "input_size", "batch", "train_steps",
                       "num_classes", "seed", "cpu_threads")
         }
         fields.update(
+            dtypes=list(DTYPES),
             methods=list(self.methods),
-            tolerance={"infer": self.tolerance_infer, "train": self.tolerance_train},
+            tolerance=json.loads(self.tolerance),
             protocol=SUPPORT_PROTOCOL_VERSION,
         )
         return json.dumps(fields, sort_keys=True)
 
 
 def expand(config: dict[str, Any]) -> list[SupportJob]:
-    """Every configured device × every dtype × every torch version (none when turned off)."""
+    """Every configured device × every torch version (none when turned off); each job probes
+    every dtype."""
     probe = config["dtype_support"]
     if not probe["enabled"]:
         return []
+    tolerance = json.dumps({"infer": probe["tolerance"], "train": probe["train_tolerance"]}, sort_keys=True)
     jobs = {
         SupportJob(
             machine=config["machine"],
             torch=torch_version,
             device=device,
-            dtype=dtype,
             model=probe["model"],
             input_size=probe["input_size"],
             batch=probe["batch"],
@@ -84,12 +84,10 @@ def expand(config: dict[str, Any]) -> list[SupportJob]:
             seed=config["seed"],
             cpu_threads=config["cpu_threads"],
             methods=tuple(probe["methods"]),
-            tolerance_infer=float(probe["tolerance"][dtype]),
-            tolerance_train=float(probe["train_tolerance"][dtype]),
+            tolerance=tolerance,
         )
         for torch_version in config["torch_versions"]
         for device in config["devices"]
-        for dtype in DTYPES
     }
     return sorted(jobs)
 
@@ -163,6 +161,33 @@ non-finite: Adam's eps (1e-8) underflows to 0 in float16; that is why real float
 """
 
 
+# The claims a 2025 write-up (M2, recent PyTorch) makes about dtypes on mps, which the matrix
+# tests on the user's own torch (seed-study §3).
+MPS_CLAIMS = {
+    "float32": "supported, the safe default",
+    "float16": "limited: some ops raise, results may be inaccurate or fall back to CPU",
+    "bfloat16": "not supported",
+}
+
+
+def claims_markdown(table: pd.DataFrame, device: str = "mps") -> str:
+    """The blog's claimed mps table beside what this torch measurably does on mps."""
+    rows = []
+    for dtype, claim in MPS_CLAIMS.items():
+        measured = table[(table["device"] == device) & (table["dtype"] == dtype)]
+        if measured.empty:
+            verdict = "not probed"
+        elif (measured["outcome"] == "unavailable").all():
+            verdict = "not measured here (no mps on this machine)"
+        else:
+            verdict = "; ".join(
+                f"{r.mode} · {r.method}: {r.outcome}" + (f" ({r.drift:.1e})" if pd.notna(r.drift) else "")
+                for r in measured.itertuples()
+            )
+        rows.append({"dtype": dtype, "claimed for mps (2025 write-up)": claim, "measured on mps": verdict})
+    return "The write-up's claims beside the measurement:\n\n" + markdown_table(pd.DataFrame(rows))
+
+
 def support_markdown(table: pd.DataFrame) -> str:
     """The report section 'dtype support (measured)': a matrix, then the errors in full."""
     out = ["## dtype support (measured)\n"]
@@ -177,18 +202,18 @@ def support_markdown(table: pd.DataFrame) -> str:
                               train_steps=first["train_steps"], tol_infer=tol["infer"] or "-", tol_train=tol["train"] or "-")
     )
     frame = table.copy()
-    frame["column"] = frame["mode"] + " · " + frame["method"]
     frame["entry"] = frame.apply(_cell, axis=1)
-    index = ["machine", "torch_version", "device", "dtype"]
     frame["torch_version"] = frame["torch_version"].fillna(frame["torch_requested"])
-    wide = frame.pivot_table(index=index, columns="column", values="entry", aggfunc="first", sort=False)
-    ordered = [c for m in ("infer", "train") for c in (f"{m} · native", f"{m} · autocast", f"{m} · cast") if c in wide]
-    wide = wide[ordered].reset_index()
-    wide.columns = [*index[:1], "torch", "device", "dtype", *[c.replace(" · native", "") for c in ordered]]
-    wide = wide.fillna("")
+    index = ["machine", "torch_version", "device", "dtype", "method"]
+    wide = frame.pivot_table(index=index, columns="mode", values="entry", aggfunc="first", sort=False)
+    wide = wide[[m for m in ("infer", "train") if m in wide]].reset_index().fillna("")
+    wide = wide.rename(columns={"torch_version": "torch"})
+    wide.columns.name = None
     if wide["machine"].nunique() == 1:
         wide = wide.drop(columns="machine")
     out.append(markdown_table(wide))
+    if (table["device"] == "mps").any():
+        out.append(claims_markdown(table))
     counts = table["outcome"].value_counts()
     out.append("Outcomes: " + ", ".join(f"{counts.get(o, 0)} {o}" for o in OUTCOMES if counts.get(o, 0)) + ".\n")
     problems = table[table["error"].notna() & (table["outcome"] != "unavailable")]

@@ -15,6 +15,8 @@ include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/plots.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/publish.smk"
+include: "workflow/rules/epochs.smk"
+include: "workflow/rules/support.smk"
 
 
 rule all:

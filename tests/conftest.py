@@ -30,6 +30,7 @@ TINY = {
     "num_classes": 4,
     "timing": {"warmup": 1, "repeats": 4, "steps_per_repeat": 1},
     "cpu_threads": 1,
+    "dtype_support": {"enabled": False},  # probes have their own tests (test_dtype_support, test_e2e_seed)
 }
 
 

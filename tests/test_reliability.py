@@ -82,6 +82,7 @@ SMALL = {
     "num_classes": 4,
     "timing": {"warmup": 1, "repeats": 3, "steps_per_repeat": 1},
     "cpu_threads": 1,
+    "dtype_support": {"enabled": False},
 }
 
 

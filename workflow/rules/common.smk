@@ -14,9 +14,11 @@ REPO = Path(workflow.basedir)
 sys.path.insert(0, str(REPO / "workflow"))
 
 from speedatlas import config as study_config  # noqa: E402
+from speedatlas import dtype_support  # noqa: E402
 from speedatlas import matrix  # noqa: E402
 from speedatlas import launch  # noqa: E402
 from speedatlas import torchenv  # noqa: E402
+from speedatlas import seed as seed_study  # noqa: E402
 from speedatlas.jobenv import export_job_environment  # noqa: E402
 
 DEFAULT_CONFIG = REPO / "config" / "config.yaml"
@@ -50,6 +52,12 @@ except study_config.ConfigError as error:
 
 CELLS = matrix.expand(STUDY)
 CELLS_BY_PATH = matrix.index_by_path(CELLS)
+SUPPORT_JOBS = dtype_support.expand(STUDY)
+SUPPORT_BY_PATH = {job.path: job for job in SUPPORT_JOBS}
+try:
+    PUBLISHED = seed_study.resolve_published(STUDY["published"], REPO, Path.cwd())
+except study_config.ConfigError as error:
+    raise WorkflowError(f"speedatlas config error: {error}") from None
 
 # `snakemake --report` embeds tables by MIME type; Parquet is not in Python's list.
 mimetypes.add_type("application/vnd.apache.parquet", ".parquet")
@@ -199,6 +207,8 @@ def get_final_output():
         *get_torch_versions_plot().values(),
         "results/plots/speedup_heatmap.png",
         "results/plots/noise.png",
+        *get_epoch_outputs(),
+        *get_support_outputs(),
     ]
 
 
@@ -234,9 +244,70 @@ def get_study_summary():
             "include_results": STUDY["include_results"],
             "cross_machine_baselines": STUDY["cross_machine_baselines"],
             "publish_name": STUDY["publish_name"],
+            "data": STUDY["data"],
+            "published": STUDY["published"],
+            "dtype_support": STUDY["dtype_support"],
             "cells": len(CELLS),
             "configfiles": [repo_relative(f) for f in workflow.overwrite_configfiles]
             or [repo_relative(DEFAULT_CONFIG)],
         },
         sort_keys=True,
     )
+
+
+# --- the mnist_epoch workload, the seed side by side, the dtype support matrix ---------------
+
+
+def epoch_tables_wanted():
+    return "mnist_epoch" in STUDY["workload"] or PUBLISHED is not None
+
+
+def get_epoch_cell_files():
+    return [cell.path for cell in CELLS if cell.workload == "mnist_epoch"]
+
+
+def get_published():
+    return [str(PUBLISHED)] if PUBLISHED is not None else []
+
+
+def get_epoch_outputs():
+    outputs = ["results/tables/epochs.parquet"] if epoch_tables_wanted() else []
+    if PUBLISHED is not None:
+        outputs.append("results/tables/seed_side_by_side.parquet")
+    return outputs
+
+
+def get_support_outputs():
+    return ["results/tables/dtype_support.parquet"] if SUPPORT_JOBS else []
+
+
+def get_report_sections():
+    """Extra report sections (Markdown files), in the order they appear after the speed-ups."""
+    sections = []
+    if PUBLISHED is not None:
+        sections.append("results/tables/seed_side_by_side.md")
+    if "mnist_epoch" in STUDY["workload"]:
+        sections.append("results/tables/epochs.md")
+    if SUPPORT_JOBS:
+        sections.append("results/tables/dtype_support.md")
+    return sections
+
+
+def get_support_spec(wildcards):
+    """The probe's own settings, canonical JSON: the params trigger reruns exactly this probe."""
+    return SUPPORT_BY_PATH[dtype_support.SUPPORT_PATTERN.format(**wildcards)].spec()
+
+
+def get_support_python(wildcards):
+    """The probe runs in the torch environment of its torch version, like the cells."""
+    return get_cell_python(wildcards)
+
+
+def get_support_files():
+    return [job.path for job in SUPPORT_JOBS]
+
+
+def get_support_wildcard_constraints():
+    """The probes' own constraints (their dtypes and devices need not be the cells')."""
+    values = dtype_support.wildcard_values(SUPPORT_JOBS)
+    return {key: "|".join(re.escape(v) for v in vals) or "(?!)" for key, vals in values.items()}

@@ -27,5 +27,6 @@ out.write_text(
         plots,
         confidence=study["confidence"],
         resamples=study["bootstrap_resamples"],
+        extra_sections=[Path(path).read_text() for path in snakemake.input.sections],  # noqa: F821
     )
 )

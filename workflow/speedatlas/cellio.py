@@ -26,8 +26,8 @@ _ARROW_TYPES = {
 }
 
 
-def column_specs() -> list[dict[str, str]]:
-    with open(SCHEMA_FILE) as handle:
+def column_specs(schema_file: str | os.PathLike[str] = SCHEMA_FILE) -> list[dict[str, str]]:
+    with open(schema_file) as handle:
         return json.load(handle)["columns"]
 
 
@@ -36,14 +36,15 @@ def required_columns() -> list[str]:
     return [c["name"] for c in column_specs() if not c.get("optional")]
 
 
-def arrow_schema() -> pa.Schema:
-    """The cell schema as pyarrow types; every cell file is written (and read) with it."""
-    return pa.schema([pa.field(c["name"], _ARROW_TYPES[c["type"]]) for c in column_specs()])
+def arrow_schema(schema_file: str | os.PathLike[str] = SCHEMA_FILE) -> pa.Schema:
+    """The cell schema (or another file's, e.g. support.schema.json) as pyarrow types; every
+    cell file is written (and read) with it."""
+    return pa.schema([pa.field(c["name"], _ARROW_TYPES[c["type"]]) for c in column_specs(schema_file)])
 
 
-def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
+def rows_to_table(rows: list[dict[str, Any]], schema_file: str | os.PathLike[str] = SCHEMA_FILE) -> pa.Table:
     """Build a table with exactly the schema's columns; missing values become nulls."""
-    schema = arrow_schema()
+    schema = arrow_schema(schema_file)
     unknown = set().union(*(row.keys() for row in rows)) - set(schema.names)
     if unknown:
         raise ValueError(f"columns not in the cell schema: {sorted(unknown)}")

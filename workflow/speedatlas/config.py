@@ -133,6 +133,16 @@ def check_models(config: dict[str, Any], known_models: Iterable[str]) -> None:
         seen.add(name)
 
 
+def check_probe_model(config: dict[str, Any], known_models: Iterable[str]) -> None:
+    """The dtype support probe's model must be one torchvision knows (when the probe is on)."""
+    probe = config["dtype_support"]
+    known = sorted(known_models)
+    if probe["enabled"] and probe["model"] not in known:
+        close = difflib.get_close_matches(probe["model"], known, n=5, cutoff=0.5)
+        hint = f"close matches: {', '.join(close)}" if close else "see torchvision.models.list_models()"
+        raise ConfigError(f"key 'dtype_support.model': unknown torchvision model {probe['model']!r}; {hint}")
+
+
 def check_semantics(config: dict[str, Any]) -> None:
     """Cross-key rules a JSON schema cannot state."""
     if config["baseline_device"] not in config["devices"]:
@@ -140,6 +150,7 @@ def check_semantics(config: dict[str, Any]) -> None:
             f"key 'baseline_device': {config['baseline_device']!r} is not in devices "
             f"{config['devices']!r}; add it to devices or pick one of them"
         )
+    check_workloads(config)
     baseline_torch = config.get("baseline_torch")
     if baseline_torch is not None and baseline_torch not in config["torch_versions"]:
         raise ConfigError(
@@ -165,6 +176,38 @@ def check_torch_versions(config: dict[str, Any]) -> None:
                     f"key '{key}[{index}]': {version!r} is older than the oldest supported torch, {oldest}; "
                     f"use {oldest} or newer"
                 )
+MNIST_CLASSES = 10
+
+
+def check_workloads(config: dict[str, Any]) -> None:
+    """The mnist_epoch workload trains on the ten MNIST digits: every head needs >= 10 classes."""
+    if "mnist_epoch" not in config["workload"]:
+        return
+    for index, entry in enumerate(config["models"]):
+        classes = entry.get("num_classes", config["num_classes"]) if isinstance(entry, dict) else config["num_classes"]
+        if classes < MNIST_CLASSES:
+            where = f"models[{index}].num_classes" if isinstance(entry, dict) and "num_classes" in entry else "num_classes"
+            raise ConfigError(
+                f"key '{where}': {classes!r} is too small for workload mnist_epoch; MNIST has "
+                f"{MNIST_CLASSES} digit classes, so it must be >= {MNIST_CLASSES}"
+            )
+
+
+def fill_nested_defaults(value: dict[str, Any], spec: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a config object with its schema defaults filled in, recursively.
+
+    Defaults of keys inside an object (data.images, dtype_support.tolerance.float16) are
+    otherwise only filled when the whole object is left out.
+    """
+    spec = _resolve(spec, root)
+    out = dict(value)
+    for key, sub in spec.get("properties", {}).items():
+        sub = _resolve(sub, root)
+        if key not in out and "default" in sub:
+            out[key] = copy.deepcopy(sub["default"])
+        if isinstance(out.get(key), dict) and "properties" in sub:
+            out[key] = fill_nested_defaults(out[key], sub, root)
+    return out
 
 
 def prepare(
@@ -189,6 +232,8 @@ def prepare(
             config[key] = copy.deepcopy(spec["default"])
     timing_defaults = schema["properties"]["timing"]["default"]
     config["timing"] = {**timing_defaults, **config["timing"]}
+    for key in ("data", "dtype_support"):
+        config[key] = fill_nested_defaults(config[key], schema["properties"][key], schema)
     if isinstance(config["workload"], str):
         config["workload"] = [config["workload"]]
     config.setdefault("baseline_torch", config["torch_versions"][0])
@@ -197,6 +242,7 @@ def prepare(
     check_semantics(config)
     check_torch_versions(config)
     check_models(config, known_models)
+    check_probe_model(config, known_models)
     return config
 
 

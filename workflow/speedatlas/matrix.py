@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -16,6 +17,9 @@ from .config import MODEL_OVERRIDES
 # Bump when the measurement itself changes (what is timed, how it is synchronised, how inputs
 # are made): every cell's params carry it, so Snakemake reruns exactly the affected cells.
 PROTOCOL_VERSION = 1
+# The same for the mnist_epoch workload only (it is part of those cells' `data` settings, so a
+# change of the epoch protocol never reruns a synthetic cell).
+EPOCH_PROTOCOL_VERSION = 1
 
 # Path partitions, in order. Hive-style so pyarrow.dataset can read the whole tree.
 KEYS = ("machine", "workload", "torch", "device", "model", "dtype", "mode", "variant", "batch")
@@ -42,6 +46,9 @@ class Cell:
     steps_per_repeat: int
     cpu_threads: int
     seed: int
+    # Canonical JSON of the input pipeline's settings (mnist_epoch only; "" for synthetic, and
+    # then left out of the spec, so synthetic specs are what they were before workloads existed).
+    data: str = ""
 
     @property
     def key(self) -> dict[str, Any]:
@@ -57,7 +64,34 @@ class Cell:
         Sorted keys, so the string (and with it Snakemake's params trigger) only changes when
         a value does.
         """
-        return json.dumps({**asdict(self), "protocol": PROTOCOL_VERSION}, sort_keys=True)
+        fields = asdict(self)
+        data = fields.pop("data")
+        if data:
+            fields["data"] = json.loads(data)
+        return json.dumps({**fields, "protocol": PROTOCOL_VERSION}, sort_keys=True)
+
+
+def epoch_settings(workload: str, batch: int, timing: dict[str, int], data: dict[str, Any]) -> dict[str, Any]:
+    """warmup/repeats/steps_per_repeat/data of a cell of this workload.
+
+    synthetic: the timing block as configured. mnist_epoch: one timed block is one epoch, so
+    steps_per_repeat = steps in an epoch (the last batch may be partial, as in the seed),
+    repeats = timed epochs, warmup = the steps of the one untimed warm-up epoch; `data` holds
+    what else changes the measurement (where the images come from, how many, the workers).
+    """
+    if workload != "mnist_epoch":
+        return {"warmup": timing["warmup"], "repeats": timing["repeats"],
+                "steps_per_repeat": timing["steps_per_repeat"], "data": ""}
+    steps = math.ceil(data["images"] / batch)
+    pipeline = {
+        "mnist_root": data["mnist_root"],
+        "download": data["download"],
+        "images": data["images"],
+        "num_workers": data["num_workers"],
+        "epoch_protocol": EPOCH_PROTOCOL_VERSION,
+    }
+    return {"warmup": steps, "repeats": data["epochs"], "steps_per_repeat": steps,
+            "data": json.dumps(pipeline, sort_keys=True)}
 
 
 def _model_settings(entry: str | dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
@@ -103,11 +137,9 @@ def expand(config: dict[str, Any]) -> list[Cell]:
                     batch=int(batch),
                     input_size=s["input_size"],
                     num_classes=s["num_classes"],
-                    warmup=timing["warmup"],
-                    repeats=timing["repeats"],
-                    steps_per_repeat=timing["steps_per_repeat"],
                     cpu_threads=s["cpu_threads"],
                     seed=config["seed"],
+                    **epoch_settings(workload, int(batch), timing, config["data"]),
                 )
             )
     return sorted(cells)

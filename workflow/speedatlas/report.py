@@ -6,6 +6,7 @@ tables, so the tests can check sentences against table values.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -48,9 +49,14 @@ def render(
     plots: dict[str, str],
     confidence: float = 0.95,
     resamples: int = 2000,
+    extra_sections: Sequence[str] = (),
 ) -> str:
     """The whole report as Markdown; `plots` maps a plot name (report_sections.PLOT_TITLES) to a
-    path relative to the report."""
+    path relative to the report.
+
+    `extra_sections` are ready Markdown sections (each starting with its '## ' heading), placed after
+    the speed-ups: the seed side by side, the epoch workload, the dtype support matrix.
+    """
     machines = " vs ".join(sorted(cells["machine"].unique())) if len(cells) else study["machine"]
     out = [f"# speedatlas report: {machines}\n"]
     out.append("## Summary\n")
@@ -78,6 +84,7 @@ def render(
         "is in `tables/speedups.csv`.\n"
     )
     out.append(speedups_markdown(speedups))
+    out.extend(section.rstrip() + "\n" for section in extra_sections)
 
     out.append("## Plots\n")
     out.append(sections.plots(plots, speedups))

@@ -115,6 +115,10 @@ def measure(spec: dict[str, Any], base: dict[str, Any], lock_wait_s: float = 0.0
     reason = devices.unavailable_reason(device)
     if reason is not None:
         return [{**base, "status": "unavailable", "error": reason}]
+    if spec["workload"] == "mnist_epoch":
+        from . import epoch
+
+        return epoch.measure(spec, base, _PROCESS_T0)
 
     try:
         import torchvision

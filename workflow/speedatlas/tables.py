@@ -94,7 +94,8 @@ def summarize_cells(raw: pd.DataFrame, noise_cv: float = 0.1) -> pd.DataFrame:
                "items_per_s", "noisy", *[c for c in CELL_INFO if c != "status"]]
     if raw.empty:
         return pd.DataFrame(columns=columns)
-    info = raw.drop_duplicates(keys)[[*keys, *CELL_INFO]]
+    first_rows = raw.drop_duplicates(keys)
+    info = first_rows[[*keys, *CELL_INFO]].assign(_items=items_per_step(first_rows).to_numpy())
     ok = raw[(raw["status"] == "ok") & raw["step_time_s"].notna()]
     times = ok["step_time_s"].to_numpy(dtype=float)
     if not np.all(np.isfinite(times)) or np.any(times <= 0):
@@ -115,7 +116,7 @@ def summarize_cells(raw: pd.DataFrame, noise_cv: float = 0.1) -> pd.DataFrame:
     cells = info.merge(summary, on=keys, how="left")
     cells["n"] = cells["n"].fillna(0).astype(int)
     cells["iqr_s"] = cells["q3_s"] - cells["q1_s"]
-    cells["items_per_s"] = cells["batch_size"] / cells["median_s"]
+    cells["items_per_s"] = cells.pop("_items") / cells["median_s"]
     cells["noisy"] = (cells["cv"] > noise_cv).fillna(False).astype(bool)
     return cells.sort_values(keys, ignore_index=True)[columns]
 
@@ -131,7 +132,7 @@ class Samples:
     def __init__(self, raw: pd.DataFrame, resamples: int = 2000, seed: int = 0) -> None:
         keys = list(CELL_KEYS)
         ok = raw[(raw["status"] == "ok") & raw["step_time_s"].notna()].sort_values(keys, kind="stable")
-        per_item = (ok["step_time_s"] / ok["batch_size"]).to_numpy(dtype=float)
+        per_item = (ok["step_time_s"] / items_per_step(ok)).to_numpy(dtype=float)
         codes = ok.groupby(keys, sort=False).ngroup().to_numpy()
         starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else np.array([], int)
         self.keys: list[tuple] = list(ok[keys].iloc[starts].itertuples(index=False, name=None))
@@ -146,6 +147,18 @@ class Samples:
         for size, members in sorted(by_size.items()):
             medians = stats.bootstrap_medians(np.stack([self.values[k] for k in members]), resamples, rng)
             self.boot.update(zip(members, medians))
+
+
+def items_per_step(rows: pd.DataFrame) -> pd.Series:
+    """Images one step processes: the batch size, except in an epoch whose last batch is
+    partial (mnist_epoch: 1000 images in 16 steps of up to 64), where it is images / steps."""
+    items = rows["batch_size"].astype(float)
+    if "images_per_epoch" in rows:
+        epoch = rows["images_per_epoch"].notna() & rows["steps_per_repeat"].notna()
+        items = items.where(~epoch, rows["images_per_epoch"] / rows["steps_per_repeat"])
+    return items
+
+
 
 
 BaselinePicker = Callable[[Sequence[Any]], Any]

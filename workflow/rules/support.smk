@@ -1,0 +1,37 @@
+# The measured dtype support matrix: one probe per device × torch version (all dtypes; a dtype
+# that crashes costs only itself), then a table.
+# A probe is not a timing job, but it computes on the device, so it holds the timing resource
+# (and the runner's OS lock): it never runs while a cell is being timed.
+
+
+rule dtype_support:
+    output:
+        support=dtype_support.SUPPORT_PATTERN,
+    params:
+        spec=get_support_spec,
+        python=get_support_python,
+    wildcard_constraints:
+        **get_support_wildcard_constraints(),
+    conda:
+        "../../envs/speedatlas.yaml"
+    log:
+        dtype_support.SUPPORT_PATTERN.replace("results/support/", "results/logs/support/").replace(".parquet", ".log"),
+    resources:
+        speedatlas_timing=1,
+    shell:
+        "python -m speedatlas.dtype_probe --python {params.python:q} --spec {params.spec:q}"
+        " --out {output.support:q} > {log:q} 2>&1"
+
+
+rule dtype_support_table:
+    input:
+        support=get_support_files(),
+    output:
+        table="results/tables/dtype_support.parquet",
+        md="results/tables/dtype_support.md",
+    conda:
+        "../../envs/speedatlas.yaml"
+    log:
+        "results/logs/dtype_support_table.log",
+    script:
+        "../scripts/dtype_support_table.py"

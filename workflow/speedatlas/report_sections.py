@@ -159,6 +159,8 @@ def all_cells(cells: pd.DataFrame) -> str:
     view = pd.DataFrame(
         {
             **({"machine": ok["machine"]} if several else {}),
+            # the same model/device/batch under two workloads (a resident batch, a whole epoch)
+            **({"workload": ok["workload"]} if cells["workload"].nunique() > 1 else {}),
             "model": ok["model"],
             "device": ok["device"],
             "dtype": ok["dtype"],

@@ -295,7 +295,11 @@ def get_report_sections():
 
 def get_support_spec(wildcards):
     """The probe's own settings, canonical JSON: the params trigger reruns exactly this probe."""
-    return SUPPORT_BY_PATH[dtype_support.SUPPORT_PATTERN.format(**wildcards)].spec()
+    spec = SUPPORT_BY_PATH[dtype_support.SUPPORT_PATTERN.format(**wildcards)].spec()
+    if wildcards.torch == torchenv.CURRENT:
+        return spec
+    # as a cell: the environment travels with the spec (a failed build becomes `unavailable`)
+    return torchenv.spec_with_env(spec, wildcards.torch, TORCH_ENV_SPECS[wildcards.torch])
 
 
 def get_support_python(wildcards):

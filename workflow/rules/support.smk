@@ -5,6 +5,8 @@
 
 
 rule dtype_support:
+    input:
+        unpack(get_cell_env),
     output:
         support=dtype_support.SUPPORT_PATTERN,
     params:

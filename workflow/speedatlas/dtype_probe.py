@@ -280,6 +280,16 @@ def supervise(python: str, spec_json: str, out: str) -> None:
     from .supervisor import exit_reason
 
     spec = json.loads(spec_json)
+    env = spec.get("torch_env") or {}
+    if env.get("marker"):
+        from .torchenv import unusable_reason
+
+        reason = unusable_reason(env["marker"])
+        if reason is not None:  # a torch version whose environment could not be built
+            print(f"speedatlas: {reason}; probes recorded as unavailable", file=sys.stderr)
+            write([{**row, "outcome": "unavailable", "error": reason}
+                   for dtype in spec["dtypes"] for row in key_rows(spec, dtype)], out)
+            return
     remaining = list(spec["dtypes"])
     rows: list[dict[str, Any]] = []
     while remaining:

@@ -36,6 +36,7 @@ PLOT_TITLES = {
     "speedup_heatmap": "Speed-ups by model and batch size",
     "throughput": "Throughput vs batch size",
     "noise": "Run-to-run noise per cell",
+    "torch_versions": "Throughput by torch version",
 }
 ERROR_CHARS = 160
 # Keys of the study summary that are not config keys.

@@ -94,7 +94,7 @@ def test_write_atomic_leaves_no_partial_file(tmp_path, monkeypatch):
     target = tmp_path / "cell.parquet"
     table = cellio.rows_to_table([{**key_columns(SPEC, 1), "status": "error", "error": "x"}])
 
-    def broken_write(table, where):
+    def broken_write(table, where, **options):
         open(where, "wb").write(b"PAR1 half")
         raise KeyboardInterrupt
 

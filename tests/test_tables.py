@@ -90,3 +90,30 @@ def test_read_cells_checks_schema(tmp_path):
     pq.write_table(pa.table({"machine": ["m"]}), bad)
     with pytest.raises(tables.SchemaMismatch, match="missing columns"):
         tables.read_cells([str(good), str(bad)])
+
+
+def test_read_cells_conforms_older_and_newer_files_to_the_schema(tmp_path):
+    """A file written before an optional column existed reads with nulls there; a column the
+    schema does not know is dropped; a column of the wrong type names its file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    current = tmp_path / "current.parquet"
+    cellio.write_atomic(cellio.rows_to_table(raw_cell()), current)
+    table = pq.read_table(current)
+    optional = [c["name"] for c in cellio.column_specs() if c.get("optional")]
+    older = tmp_path / "older.parquet"
+    pq.write_table(table.drop_columns(optional).append_column("retired", pa.array(["x"] * len(table))), older)
+    raw = tables.read_cells([str(current), str(older)])
+    assert raw.equals(tables.read_cells([str(current), str(older)], chunk=1))
+    assert list(raw.columns) == cellio.arrow_schema().names
+    assert len(raw) == 2 * len(table)
+    assert raw[optional[0]].iloc[len(table):].isna().all()
+    assert (raw["step_time_s"] > 0).all()
+
+    wrong = tmp_path / "wrong.parquet"
+    pq.write_table(table.set_column(table.schema.get_field_index("batch_size"), "batch_size",
+                                    pa.array(["four"] * len(table))), wrong)
+    with pytest.raises(tables.SchemaMismatch, match=r"wrong\.parquet: column 'batch_size' is string"):
+        tables.read_cells([str(current), str(wrong)])
+    assert tables.read_cells([]).empty

@@ -40,7 +40,9 @@ def lookup(peaks: list[dict[str, Any]], device_name: str | None, dtype: str) -> 
 def add_efficiency(cells: pd.DataFrame, peaks: list[dict[str, Any]]) -> pd.DataFrame:
     """Add achieved_tflops, peak_tflops, pct_of_peak and peak_source to the per-cell table."""
     out = cells.copy()
-    found = [lookup(peaks, name, dtype) for name, dtype in zip(out["device_name"], out["dtype"])]
+    pairs = list(zip(out["device_name"], out["dtype"]))
+    known = {pair: lookup(peaks, *pair) for pair in dict.fromkeys(pairs)}  # a few chips, many cells
+    found = [known[pair] for pair in pairs]
     out["peak_source"] = [name for name, _ in found]
     peak = pd.Series([value for _, value in found], index=out.index, dtype="float64")
     achieved = out["flops_per_step"].astype("float64") / out["median_s"].astype("float64")

@@ -48,22 +48,39 @@ class Ratio:
 
 
 def bootstrap_medians(
-    samples: np.ndarray, resamples: int, rng: np.random.Generator, chunk: int = 256
+    samples: np.ndarray, resamples: int, rng: np.random.Generator, chunk: int = 1024
 ) -> np.ndarray:
     """Medians of `resamples` resamples (with replacement) of each row of `samples` (C, n).
 
     Returns (C, resamples). Computed once per cell and reused by every comparison the cell
-    takes part in (a cell is baseline or candidate along several axes), in chunks of rows to
-    bound memory: this is what keeps ten thousand cells aggregating in seconds.
+    takes part in (a cell is baseline or candidate along several axes).
+
+    Exact without drawing n indices per resample: with the row sorted, a resample's median is
+    the mean of the sorted values at the middle order statistics of n uniform indices, and the
+    j-th order statistic of n uniforms on [0, 1) is Beta(j, n - j + 1); the next one is that
+    plus (1 - it) * Beta(1, n - j). Flooring n * U gives the index (floor is monotone). Two
+    draws per resample instead of n draws and a partition: 10,000 cells take about a second.
     """
-    x = np.asarray(samples, dtype=float)
-    out = np.empty((len(x), resamples))
-    index_type = np.uint8 if x.shape[1] <= 256 else np.int32  # small draws: less memory to move
-    for start in range(0, len(x), chunk):
+    x = np.sort(np.asarray(samples, dtype=float), axis=1)
+    cells, n = x.shape
+    out = np.empty((cells, resamples))
+    if n == 0:
+        raise ValueError("no samples to resample")
+    middle = (n + 1) // 2  # 1-based rank of the (lower) middle order statistic
+    for start in range(0, cells, chunk):
         block = x[start : start + chunk]
-        draws = rng.integers(0, block.shape[1], size=(len(block), resamples, block.shape[1]), dtype=index_type)
-        out[start : start + chunk] = np.median(np.take_along_axis(block[:, None, :], draws, axis=2), axis=2)
+        lower = rng.beta(middle, n - middle + 1, size=(len(block), resamples))
+        medians = np.take_along_axis(block, _order_index(lower, n), axis=1)
+        if n % 2 == 0:  # even n: np.median averages the two middle values
+            upper = lower + (1 - lower) * (1 - rng.random((len(block), resamples)) ** (1 / (n - middle)))
+            medians += np.take_along_axis(block, _order_index(upper, n), axis=1)
+            medians /= 2
+        out[start : start + chunk] = medians
     return out
+
+
+def _order_index(uniform: np.ndarray, n: int) -> np.ndarray:
+    return np.minimum((uniform * n).astype(np.intp), n - 1)
 
 
 def ratio_interval(

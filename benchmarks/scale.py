@@ -109,11 +109,11 @@ def main() -> None:
     configfile = directory / "scale.yaml"
     configfile.write_text(yaml.safe_dump(CONFIG))
     cells = matrix.expand(prepare(CONFIG, torchvision_models(cache_dir())))
-    print(f"cells: {len(cells)}")
+    print(f"cells: {len(cells)}; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (figures need a quiet machine)")
 
     snakemake = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--configfile", str(configfile)]
     wall, rss, _ = timed([*snakemake, "-n", "--cores", "2", "--quiet", "all"], directory)
-    print(f"dry-run, no cell present:     {wall:7.1f} s   peak RSS {rss:.2f} GB")
+    print(f"dry-run, no cell present:     {wall:7.1f} s   peak RSS {rss:.2f} GB   (target <= 30 s)")
 
     print(f"writing synthetic cells:      {write_cells(directory, cells):7.1f} s")
 
@@ -142,13 +142,13 @@ def main() -> None:
     agg = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(f"aggregation (in-process):     {agg:7.1f} s   peak RSS {peak / 1024 / 1024:.2f} GB "
-          f"(before: {peak_before / 1024 / 1024:.2f} GB)")
+          f"(before: {peak_before / 1024 / 1024:.2f} GB)   (target <= 10 s, <= 2 GB)")
 
     wall, rss, _ = timed([*snakemake, "--cores", "2", "--quiet", "all"], directory)
     print(f"first run (tables+plots+report): {wall:4.1f} s   peak RSS {rss:.2f} GB")
     wall, rss, out = timed([*snakemake, "--cores", "2"], directory)
     assert "Nothing to be done" in out, out[-2000:]
-    print(f"no-op rerun:                  {wall:7.1f} s   peak RSS {rss:.2f} GB")
+    print(f"no-op rerun:                  {wall:7.1f} s   peak RSS {rss:.2f} GB   (target <= 30 s)")
     wall, rss, _ = timed([*snakemake, "-n", "--cores", "2", "--quiet", "all"], directory)
     print(f"dry-run, all cells present:   {wall:7.1f} s   peak RSS {rss:.2f} GB")
     if not args.keep:

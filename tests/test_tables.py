@@ -105,7 +105,7 @@ def test_read_cells_conforms_older_and_newer_files_to_the_schema(tmp_path):
     older = tmp_path / "older.parquet"
     pq.write_table(table.drop_columns(optional).append_column("retired", pa.array(["x"] * len(table))), older)
     raw = tables.read_cells([str(current), str(older)])
-    assert raw.equals(tables.read_cells([str(current), str(older)], chunk=1))
+    assert raw.equals(tables.read_cells([str(current), str(older)], threads=1))
     assert list(raw.columns) == cellio.arrow_schema().names
     assert len(raw) == 2 * len(table)
     assert raw[optional[0]].iloc[len(table):].isna().all()

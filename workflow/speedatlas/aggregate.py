@@ -56,7 +56,9 @@ def write_tables(
     device_peaks: list | None = None,
 ) -> None:
     """The study's tables; `include_roots`/`included` add other machines' result sets."""
-    raw = resultsets.read_study(list(cell_paths), list(include_roots), list(included), tables.read_cells)
+    raw = resultsets.read_study(
+        list(cell_paths), list(include_roots), list(included), lambda paths: tables.read_cells(paths, tables.AGGREGATE_COLUMNS)
+    )
     cells = peaks.add_efficiency(tables.summarize_cells(raw, noise_cv), peaks.load_peaks(extra=device_peaks or []))
     speedups = tables.speedup_table(raw, baseline_device, baseline_torch, confidence, resamples, seed)
     across = crossmachine.compare_machines(raw, list(cross_machine_baselines), confidence, resamples, seed)

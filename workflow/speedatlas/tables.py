@@ -7,12 +7,13 @@ report can be unit-tested without torch.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from . import cellio, stats
 
@@ -58,48 +59,68 @@ CELL_INFO = (
 )
 
 
+# What the tables are built from: the cell keys and information, the samples, and what turns
+# a step into images (epochs). Reading only these is a fifth less work over 10,000 files.
+AGGREGATE_COLUMNS = (*CELL_KEYS, *CELL_INFO, "step_time_s", "images_per_epoch")
+
+
 class SchemaMismatch(ValueError):
     """A cell file does not follow workflow/schemas/cell.schema.json."""
 
 
-# Cell files are tiny (a few dozen rows): pre-buffering their column chunks costs more than
-# it saves.
-_CELL_FORMAT = ds.ParquetFileFormat(default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False))
+def read_cells(paths: Iterable[str], columns: Sequence[str] | None = None, threads: int = 2) -> pd.DataFrame:
+    """Read many cell files, checking each against the schema, into one DataFrame.
 
-
-def read_cells(paths: Iterable[str], chunk: int = 1000) -> pd.DataFrame:
-    """Read many cell files through pyarrow.dataset, checking each against the schema.
-
-    Files are read in chunks of `chunk`: a dataset keeps every file's Parquet metadata alive,
-    which made 10,000 files cost 1.7 GB at once. Files written before an optional column
-    existed read as nulls there; columns the schema does not know are dropped.
+    Each file is read by `pyarrow.parquet.ParquetFile` on a small thread pool (the reads run in
+    C++ and release the GIL). A `pyarrow.dataset` scan of the same 10,368 files took 9.7 s on
+    the 2-core machine against 6.8 s here: a scan cannot see which columns a file lacks, so the
+    schema check had to open every file a second time; here each file's schema comes with it.
+    `columns` reads only those (the aggregation needs 36 of 49). Files written before an
+    optional column existed read as nulls there; columns the schema does not know are dropped.
     """
     paths = list(paths)
     expected = cellio.arrow_schema()
+    if columns is not None:
+        expected = pa.schema([expected.field(name) for name in columns])
     required = cellio.required_columns()
-    parts = [expected.empty_table()]
-    for start in range(0, len(paths), chunk):
-        dataset = ds.dataset(paths[start : start + chunk], format=_CELL_FORMAT, schema=expected)
-        for fragment in dataset.get_fragments():
-            present = set(fragment.physical_schema.names)
-            missing = [name for name in required if name not in present]
-            if missing:
-                raise SchemaMismatch(f"{fragment.path}: missing columns {missing}")
-        try:
-            parts.append(dataset.to_table())
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-            _raise_type_mismatch(dataset, expected)
-            raise
-    return pa.concat_tables(parts).combine_chunks().to_pandas()
+    if not paths:
+        return expected.empty_table().to_pandas()
+    wanted = [name for name in expected.names]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        parts = list(pool.map(lambda path: _read_cell_file(path, required, wanted), paths))
+    same = all(part.schema.equals(parts[0].schema) for part in parts)  # the usual case: no promotion
+    try:
+        table = pa.concat_tables(parts, promote_options="none" if same else "permissive").combine_chunks()
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        _raise_type_mismatch(paths, parts, expected)
+        raise
+    del parts
+    arrays = [
+        table[field.name].cast(field.type) if field.name in table.column_names else pa.nulls(len(table), field.type)
+        for field in expected
+    ]
+    return pa.Table.from_arrays(arrays, schema=expected).to_pandas()
 
 
-def _raise_type_mismatch(dataset: ds.FileSystemDataset, expected: pa.Schema) -> None:
-    """Name the first file whose column types cannot be read as the schema's."""
-    for fragment in dataset.get_fragments():
-        for field in fragment.physical_schema:
-            wanted = expected.field(field.name).type if field.name in expected.names else None
-            if wanted is not None and not field.type.equals(wanted) and not pa.types.is_null(field.type):
-                raise SchemaMismatch(f"{fragment.path}: column {field.name!r} is {field.type}, the cell schema says {wanted}")
+def _read_cell_file(path: str, required: Sequence[str], wanted: Sequence[str]) -> pa.Table:
+    file = pq.ParquetFile(path, memory_map=True)
+    present = set(file.schema_arrow.names)  # a property that converts the schema on every access
+    missing = [name for name in required if name not in present]
+    if missing:
+        raise SchemaMismatch(f"{path}: missing columns {missing}")
+    return file.read(columns=[name for name in wanted if name in present], use_threads=False)
+
+
+def _raise_type_mismatch(paths: Sequence[str], parts: Sequence[pa.Table], expected: pa.Schema) -> None:
+    """Name the first file whose column types cannot be combined with the schema's."""
+    for path, part in zip(paths, parts):
+        for field in part.schema:
+            if field.name in expected.names and not field.type.equals(expected.field(field.name).type):
+                if not pa.types.is_null(field.type):
+                    raise SchemaMismatch(
+                        f"{path}: column {field.name!r} is {field.type}, the cell schema says "
+                        f"{expected.field(field.name).type}"
+                    )
 
 
 def summarize_cells(raw: pd.DataFrame, noise_cv: float = 0.1) -> pd.DataFrame:

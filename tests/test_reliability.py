@@ -105,7 +105,9 @@ def test_a_crashing_cell_costs_only_itself(tmp_path, launcher):
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
 def test_an_interrupted_study_completes_on_rerun(tmp_path, sig):
-    configfile = write_config(tmp_path, SMALL)
+    # fresh processes (seconds per cell): with the fork server the eight cells can all finish
+    # between two polls, and the interruption would land on a study that is already done
+    configfile = write_config(tmp_path, {**SMALL, "launcher": "process"})
     cells_dir = tmp_path / "results" / "cells"
     command = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(tmp_path),
                "--configfile", str(configfile), "--cores", "1"]

@@ -200,9 +200,11 @@ def merge(parts: Sequence[tuple[str, pd.DataFrame]]) -> pd.DataFrame:
     measurements. The same cell with the same rows in two sources (a bundle included twice)
     is kept once.
     """
+    if not parts:
+        return cellio.arrow_schema().empty_table().to_pandas()
     non_empty = [(source, frame) for source, frame in parts if len(frame)]
     if len(non_empty) < 2:  # one source: nothing to check against, nothing to copy
-        return non_empty[0][1] if non_empty else parts[0][1] if parts else cellio.arrow_schema().empty_table().to_pandas()
+        return (non_empty or parts)[0][1]
     frames = [frame.assign(_source=source) for source, frame in non_empty]
     raw = pd.concat(frames, ignore_index=True)
     _check_machines(raw)

@@ -63,9 +63,9 @@ def bootstrap_medians(
     """
     x = np.sort(np.asarray(samples, dtype=float), axis=1)
     cells, n = x.shape
-    out = np.empty((cells, resamples))
     if n == 0:
         raise ValueError("no samples to resample")
+    out = np.empty((cells, resamples))
     middle = (n + 1) // 2  # 1-based rank of the (lower) middle order statistic
     for start in range(0, cells, chunk):
         block = x[start : start + chunk]

@@ -85,9 +85,8 @@ def read_cells(paths: Iterable[str], columns: Sequence[str] | None = None, threa
     required = cellio.required_columns()
     if not paths:
         return expected.empty_table().to_pandas()
-    wanted = [name for name in expected.names]
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        parts = list(pool.map(lambda path: _read_cell_file(path, required, wanted), paths))
+        parts = list(pool.map(lambda path: _read_cell_file(path, required, expected.names), paths))
     same = all(part.schema.equals(parts[0].schema) for part in parts)  # the usual case: no promotion
     try:
         table = pa.concat_tables(parts, promote_options="none" if same else "permissive").combine_chunks()

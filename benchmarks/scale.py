@@ -6,7 +6,7 @@ the files follow the cell schema with 20 plausible samples each). Then measures:
 
   dry-run       `snakemake -n` with no cell present (parse + DAG of 10k bench jobs)
   first run     `snakemake --cores 2` with every cell present: only aggregate, plots, report run
-  aggregation   speedatlas.aggregate.write_tables over the 10k files, in-process
+  aggregation   speedatlas.analyze.aggregate.write_tables over the 10k files, in-process
   no-op rerun   the same command again: nothing to do
 
 each with wall time and peak memory (max RSS of the process tree).
@@ -35,8 +35,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow"))
 
-from speedatlas import cellio, matrix  # noqa: E402
-from speedatlas.config import prepare, torchvision_models, cache_dir  # noqa: E402
+from speedatlas.measure import cellio  # noqa: E402
+from speedatlas.plan import matrix  # noqa: E402
+from speedatlas.plan.config import cache_dir, prepare, torchvision_models  # noqa: E402
 
 MODELS = [
     "alexnet", "vgg11", "vgg16", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
@@ -117,8 +118,8 @@ def main() -> None:
 
     print(f"writing synthetic cells:      {write_cells(directory, cells):7.1f} s")
 
-    from speedatlas import tables as tables_module
-    from speedatlas.aggregate import write_tables
+    from speedatlas.analyze import tables as tables_module
+    from speedatlas.analyze.aggregate import write_tables
 
     paths = [str(directory / c.path) for c in cells]
     peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -1,4 +1,4 @@
-"""Result sets of "other machines" written with speedatlas.cellio: cells we control exactly."""
+"""Result sets of "other machines" written with speedatlas.measure.cellio: cells we control exactly."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from speedatlas import cellio, matrix
+from speedatlas.measure import cellio
+from speedatlas.plan import matrix
 
 
 def cell_rows(machine, device, model, mode, batch, seconds_per_step, cpu_model, device_name=None,

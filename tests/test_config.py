@@ -4,7 +4,7 @@ import copy
 
 import pytest
 
-from speedatlas.config import ConfigError, prepare
+from speedatlas.plan.config import ConfigError, prepare
 
 MODELS = ["alexnet", "resnet18", "resnet50", "vgg16", "mobilenet_v2", "efficientnet_b0"]
 GOOD = {"machine": "m1", "devices": ["cpu", "mps"], "models": ["resnet18", {"name": "vgg16", "batch_sizes": [4]}]}

@@ -10,9 +10,10 @@ import sys
 
 import pandas as pd
 import pytest
-
 from conftest import REPO
-from speedatlas import cellio, dtype_probe, dtype_support
+
+from speedatlas.analyze import dtype_support_table
+from speedatlas.measure import cellio, dtype_probe
 
 SPEC = {
     "machine": "t", "torch": "current", "device": "cpu", "dtypes": ["float32", "float16", "bfloat16"],
@@ -64,7 +65,7 @@ def test_a_crashing_dtype_costs_only_itself(tmp_path):
     out = tmp_path / "support.parquet"
     env = {**os.environ, "PYTHONPATH": str(REPO / "workflow"), "SPEEDATLAS_FAULT": "dtype_probe:float16:segv"}
     spec = {**SPEC, "methods": ["autocast"], "input_size": 16}
-    subprocess.run([sys.executable, "-m", "speedatlas.dtype_probe", "--python", sys.executable,
+    subprocess.run([sys.executable, "-m", "speedatlas.measure.dtype_probe", "--python", sys.executable,
                     "--spec", json.dumps(spec), "--out", str(out)], env=env, check=True, timeout=600)
     rows = pd.read_parquet(out)
     outcome = rows.groupby("dtype")["outcome"].agg(set).to_dict()
@@ -90,9 +91,9 @@ def test_matrix_and_claims_from_fake_rows():
         fake("float16", "train", "autocast", "nonfinite", error="the loss of training step 2 is nan"),
         fake("float16", "infer", "cast", "runs", drift=1e-3, device="cpu"),
     ]
-    table = dtype_support.support_table(cellio.rows_to_table(rows, dtype_probe.SCHEMA_FILE).to_pandas())
+    table = dtype_support_table.support_table(cellio.rows_to_table(rows, dtype_probe.SCHEMA_FILE).to_pandas())
     assert list(table["device"].unique()) == ["cpu", "mps"]  # cpu first, then by dtype
-    text = dtype_support.support_markdown(table)
+    text = dtype_support_table.support_markdown(table)
     assert text.startswith("## dtype support (measured)")
     assert "| 2.9.0 | mps | bfloat16 | autocast | **raises** (unsupported) | **crashes** |" in text
     assert "| 2.9.0 | mps | float16 | autocast | **drift 3.0e-01** > 1e-02 | **non-finite** |" in text
@@ -102,4 +103,4 @@ def test_matrix_and_claims_from_fake_rows():
 
 
 def test_turned_off_section():
-    assert "turned off" in dtype_support.support_markdown(dtype_support.support_table(pd.DataFrame()))
+    assert "turned off" in dtype_support_table.support_markdown(dtype_support_table.support_table(pd.DataFrame()))

@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.dataset as ds
 import pytest
-
 from conftest import REPO, TINY, TINY_CELLS, planned_jobs, write_config
-from speedatlas import cellio
+
+from speedatlas.measure import cellio
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.dataset as ds
 import pytest
-
 from conftest import planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.slow

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from speedatlas import cellio, epoch
-from speedatlas.runner import key_columns, measure
+from speedatlas.measure import cellio
+from speedatlas.measure.runner import key_columns, measure
+from speedatlas.measure.workloads import mnist_epoch
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
@@ -39,34 +40,34 @@ def write_tiny_mnist(root: Path, count: int = 12, layout: str = "torchvision", g
 def test_idx_round_trip(tmp_path, name):
     array = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
     write_idx(tmp_path / name, array)
-    assert np.array_equal(epoch.read_idx(tmp_path / name).numpy(), array)
+    assert np.array_equal(mnist_epoch.read_idx(tmp_path / name).numpy(), array)
 
 
 def test_idx_rejects_other_files(tmp_path):
     (tmp_path / "bad").write_bytes(b"PK\x03\x04 not an idx file")
     with pytest.raises(ValueError, match="not an IDX file"):
-        epoch.read_idx(tmp_path / "bad")
+        mnist_epoch.read_idx(tmp_path / "bad")
 
 
 @pytest.mark.parametrize(("layout", "gz"), [("torchvision", False), ("flat", True), ("flat", False)])
 def test_real_mnist_is_read_from_common_layouts(tmp_path, layout, gz):
     images, labels = write_tiny_mnist(tmp_path, layout=layout, gz=gz)
-    data, targets = epoch.load_mnist(str(tmp_path), download=False)
+    data, targets = mnist_epoch.load_mnist(str(tmp_path), download=False)
     assert data.dtype == torch.uint8 and tuple(data.shape) == (12, 28, 28)
     assert np.array_equal(data.numpy(), images) and np.array_equal(targets.numpy(), labels)
     assert targets.dtype == torch.int64
 
 
 def test_missing_mnist_says_where_it_looked(tmp_path):
-    with pytest.raises(epoch.DataNotFound) as error:
-        epoch.load_mnist(str(tmp_path / "nowhere"), download=False)
+    with pytest.raises(mnist_epoch.DataNotFound) as error:
+        mnist_epoch.load_mnist(str(tmp_path / "nowhere"), download=False)
     assert "nowhere" in str(error.value) and "train-images-idx3-ubyte" in str(error.value)
     assert "data.mnist_root" in str(error.value)
 
 
 def test_synthetic_mnist_is_deterministic_and_shaped_like_mnist():
-    a, la = epoch.synthetic_mnist(20, seed=3)
-    b, lb = epoch.synthetic_mnist(20, seed=3)
+    a, la = mnist_epoch.synthetic_mnist(20, seed=3)
+    b, lb = mnist_epoch.synthetic_mnist(20, seed=3)
     assert torch.equal(a, b) and torch.equal(la, lb)
     assert a.dtype == torch.uint8 and tuple(a.shape) == (20, 28, 28)
     assert int(la.min()) >= 0 and int(la.max()) <= 9
@@ -74,7 +75,7 @@ def test_synthetic_mnist_is_deterministic_and_shaped_like_mnist():
 
 def test_dataset_takes_the_seed_transform_path():
     data = {"mnist_root": None, "download": False, "images": 5, "num_workers": 0}
-    dataset, name = epoch.build_dataset(data, input_size=40, seed=0)
+    dataset, name = mnist_epoch.build_dataset(data, input_size=40, seed=0)
     image, label = dataset[0]
     assert name == "synthetic-mnist" and len(dataset) == 5
     assert tuple(image.shape) == (3, 40, 40) and image.dtype == torch.float32
@@ -102,7 +103,7 @@ def test_run_epoch_separates_data_wait_from_compute():
         events.append("step")
         return torch.tensor(1.0)
 
-    result = epoch.run_epoch(SlowLoader(5, 0.03), step, lambda x, y: (x, y), lambda: events.append("sync"))
+    result = mnist_epoch.run_epoch(SlowLoader(5, 0.03), step, lambda x, y: (x, y), lambda: events.append("sync"))
     assert result.steps == 5 and result.images == 10
     assert events[0] == "sync" and events[-1] == "sync"  # the clock starts and stops synchronised
     assert 0.14 <= result.data_wait_s < 0.3

@@ -2,8 +2,8 @@
 
 import json
 
-from speedatlas import matrix
-from speedatlas.config import prepare
+from speedatlas.plan import matrix
+from speedatlas.plan.config import prepare
 
 MODELS = ["resnet18", "vgg16", "alexnet"]
 

@@ -15,7 +15,6 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import SNAKEFILE, TINY, snakemake, write_config
 
 pytestmark = pytest.mark.slow

@@ -7,11 +7,14 @@ import re
 import struct
 import subprocess
 
+import fakesets
 import pandas as pd
 import pytest
 
-import fakesets
-from speedatlas import charts, crossmachine, findings, htmlreport, plots, publish, report, resultsets, tables
+from speedatlas.analyze import machine_axis, resultsets, tables
+from speedatlas.present import publish
+from speedatlas.present.plots import heatmap, noise, throughput
+from speedatlas.present.report import assemble, findings, html_page
 
 MODELS = {"vgg16": 0.7, "resnet18": 0.16, "alexnet": 0.12}
 
@@ -35,7 +38,7 @@ def study_tables(tmp_path):
     raw = resultsets.merge([(m, resultsets.read_result_set(resultsets.locate(str(tmp_path / m)))) for m in ("m1", "h100")])
     cells = tables.summarize_cells(raw, 0.1)
     speedups = pd.concat([
-        crossmachine.compare_machines(raw, ["m1max/cpu", "m1max/mps"], resamples=300),
+        machine_axis.compare_machines(raw, ["m1max/cpu", "m1max/mps"], resamples=300),
         tables.speedup_table(raw, "cpu", "current", resamples=300),
     ], ignore_index=True)
     return cells, speedups
@@ -128,9 +131,9 @@ def png_size(path) -> tuple[int, int]:
 
 def test_plots_are_real_images(fake_study, tmp_path):
     cells, speedups = fake_study
-    charts.speedup_heatmap(speedups, str(tmp_path / "heat.png"), str(tmp_path / "heat.svg"))
-    charts.noise_plot(cells, 0.1, str(tmp_path / "noise.png"), str(tmp_path / "noise.svg"))
-    plots.throughput_vs_batch(cells, str(tmp_path / "tp.png"), str(tmp_path / "tp.svg"))
+    heatmap.speedup_heatmap(speedups, str(tmp_path / "heat.png"), str(tmp_path / "heat.svg"))
+    noise.noise_plot(cells, 0.1, str(tmp_path / "noise.png"), str(tmp_path / "noise.svg"))
+    throughput.throughput_vs_batch(cells, str(tmp_path / "tp.png"), str(tmp_path / "tp.svg"))
     for name in ("heat", "noise", "tp"):
         width, height = png_size(tmp_path / f"{name}.png")
         assert 600 < width < 4000 and 300 < height < 6000, (name, width, height)
@@ -140,14 +143,14 @@ def test_plots_are_real_images(fake_study, tmp_path):
     assert png_size(tmp_path / "heat.png")[1] > png_size(tmp_path / "tp.png")[1] * 2
     # Same tables, same files (no timestamps): a bundle's checksums only change with the data.
     first = (tmp_path / "heat.svg").read_bytes()
-    charts.speedup_heatmap(speedups, str(tmp_path / "heat2.png"), str(tmp_path / "heat.svg"))
+    heatmap.speedup_heatmap(speedups, str(tmp_path / "heat2.png"), str(tmp_path / "heat.svg"))
     assert (tmp_path / "heat.svg").read_bytes() == first
     assert (tmp_path / "heat2.png").read_bytes() == (tmp_path / "heat.png").read_bytes()
 
 
 def test_empty_tables_give_a_placeholder(tmp_path):
     empty = pd.DataFrame(columns=[*tables.CELL_KEYS, "axis", "speedup"])
-    charts.speedup_heatmap(empty, str(tmp_path / "heat.png"))
+    heatmap.speedup_heatmap(empty, str(tmp_path / "heat.png"))
     assert png_size(tmp_path / "heat.png")[0] > 300
 
 
@@ -159,7 +162,7 @@ def test_report_renders_every_section(fake_study):
              "timing": {"warmup": 5, "repeats": 6, "steps_per_repeat": 1}, "include_results": ["../h100"],
              "cross_machine_baselines": ["m1max/cpu", "m1max/mps"], "publish_name": "m1max-vs-h100",
              "configfiles": ["config/m1max.yaml"], "cells": 25}
-    text = report.render(cells, speedups, study, {"speedup_heatmap": "plots/speedup_heatmap.png",
+    text = assemble.render(cells, speedups, study, {"speedup_heatmap": "plots/speedup_heatmap.png",
                                                   "throughput": "plots/throughput.png", "noise": "plots/noise.png"})
     order = ["## Summary", "## What was run", "## Methodology", "**Across machines.**", "## Environment",
              "### h100", "### m1max", "## Speed-ups", "### Speed-ups across machines", "### Device speed-ups",
@@ -172,7 +175,8 @@ def test_report_renders_every_section(fake_study):
     assert "--configfile config/m1max.yaml publish" in text and "results/publish/m1max-vs-h100/" in text
     # The config printed in the report is a config: it validates.
     import yaml
-    from speedatlas import config as study_config
+
+    from speedatlas.plan import config as study_config
     resolved = yaml.safe_load(text.split("```yaml\n", 1)[1].split("```", 1)[0])
     study_config.check_schema(resolved, study_config.load_schema())
 
@@ -181,7 +185,7 @@ def test_markdown_to_html_covers_what_the_report_uses(tmp_path):
     (tmp_path / "p.png").write_bytes(b"\x89PNG\r\n\x1a\nfake")
     md = ("# Title\n\n- **a** and *b* with `x|y` and mobilenet_v3_small\n\n| k | v |\n|---|---|\n| a\\|b | 2 |\n\n"
           "![plot](p.png)\n\n```yaml\nkey: <v>\n```\n\ntext [link](x.svg) <script>\n")
-    page = htmlreport.to_html(md, base=tmp_path)
+    page = html_page.to_html(md, base=tmp_path)
     assert "<title>Title</title>" in page and '<h1 id="title">Title</h1>' in page
     assert "<li><strong>a</strong> and <em>b</em> with <code>x|y</code> and mobilenet_v3_small</li>" in page
     assert "<td>a|b</td><td>2</td>" in page and "<th>k</th>" in page
@@ -198,7 +202,7 @@ def test_publish_bundle_is_complete_and_verifiable(fake_study, fake_dir, tmp_pat
     speedups.to_parquet(source / "tables" / "speedups.parquet")
     (source / "report.md").write_text("# r\n\n![p](plots/noise.png)\n")
     (source / "plots").mkdir()
-    charts.noise_plot(cells, 0.1, str(source / "plots" / "noise.png"), str(source / "plots" / "noise.svg"))
+    noise.noise_plot(cells, 0.1, str(source / "plots" / "noise.png"), str(source / "plots" / "noise.svg"))
     config = tmp_path / "study.yaml"
     config.write_text("machine: m1max\nmodels: [vgg16]\n")
     cell_files = sorted(str(p) for p in fake_dir.glob("*/machine=*/**/cell.parquet"))

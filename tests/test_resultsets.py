@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import shutil
 
+import fakesets
 import pandas as pd
 import pytest
 
-import fakesets
-from speedatlas import crossmachine, resultsets, tables
-from speedatlas.config import ConfigError
+from speedatlas.analyze import machine_axis, resultsets, tables
+from speedatlas.plan.config import ConfigError
 
 H100 = {("cpu", "resnet18", "infer", 4): 0.040, ("cuda", "resnet18", "infer", 4): 0.002}
 M1 = {("cpu", "resnet18", "infer", 4): 0.080, ("mps", "resnet18", "infer", 4): 0.010}
@@ -135,7 +135,7 @@ def merged_raw(two_sets):
 
 def test_machine_device_axis_against_each_baseline(two_sets):
     raw = merged_raw(two_sets)
-    table = crossmachine.compare_machines(raw, ["m1max/cpu", "m1max/mps"], resamples=200)
+    table = machine_axis.compare_machines(raw, ["m1max/cpu", "m1max/mps"], resamples=200)
     assert (table.axis == "machine_device").all()
     got = {(r.candidate, r.baseline): r.speedup for r in table.itertuples()}
     # Same-machine pairs are the device axis' job; nothing compares a baseline with an earlier one.
@@ -149,25 +149,25 @@ def test_machine_device_axis_against_each_baseline(two_sets):
 
 def test_one_machine_has_no_cross_machine_rows(two_sets):
     raw = read(resultsets.locate(str(two_sets / "h100")))
-    assert crossmachine.compare_machines(raw, ["h100/cpu"]).empty
+    assert machine_axis.compare_machines(raw, ["h100/cpu"]).empty
 
 
 def test_baselines_must_name_a_machine_and_device_of_the_study():
     config = {"machine": "m1max", "devices": ["cpu", "mps"], "cross_machine_baselines": ["m1max/mps", "h100/cuda"]}
-    crossmachine.check_baselines(config, {"h100": {"cpu", "cuda"}})
+    machine_axis.check_baselines(config, {"h100": {"cpu", "cuda"}})
     with pytest.raises(ConfigError, match=r"cross_machine_baselines\[1\].*'h100' is neither.*known machines: m1max"):
-        crossmachine.check_baselines(config, {})
+        machine_axis.check_baselines(config, {})
     config["cross_machine_baselines"] = ["m1max/cuda"]
     with pytest.raises(ConfigError, match=r"cross_machine_baselines\[0\].*no device 'cuda'; its devices: cpu, mps"):
-        crossmachine.check_baselines(config, {})
+        machine_axis.check_baselines(config, {})
 
 
 def test_speedup_markdown_pivots_batch_sizes_and_names_machines(two_sets):
-    from speedatlas import aggregate
+    from speedatlas.analyze import aggregate
 
     raw = merged_raw(two_sets)
     speedups = pd.concat([
-        crossmachine.compare_machines(raw, ["m1max/mps"], resamples=200),
+        machine_axis.compare_machines(raw, ["m1max/mps"], resamples=200),
         tables.speedup_table(raw, "cpu", "current", resamples=200),
     ])
     text = aggregate.speedups_markdown(speedups)

@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from speedatlas import cellio, devices, timing
-from speedatlas.runner import key_columns, measure
-from speedatlas.supervisor import exit_reason
+from speedatlas.measure import cellio, devices, timing
+from speedatlas.measure.runner import key_columns, measure
+from speedatlas.measure.supervisor import exit_reason
 
 
 def test_timing_counts_and_synchronises():
@@ -83,7 +83,7 @@ def test_measure_on_cpu(dtype, mode):
 
 
 def test_flops_of_a_training_step_are_about_three_forwards():
-    from speedatlas.models import count_flops
+    from speedatlas.measure.models import count_flops
 
     forward = count_flops("resnet18", 10, 2, 64, "infer")
     train = count_flops("resnet18", 10, 2, 64, "train")
@@ -126,7 +126,7 @@ def test_variants_on_cpu(variant):
 def test_peak_lookup_and_efficiency():
     import pandas as pd
 
-    from speedatlas import peaks
+    from speedatlas.analyze import peaks
 
     table = peaks.load_peaks(extra=[{"match": "EPYC 9654", "name": "my cpu", "peak_tflops": {"float32": 2.0}}])
     assert peaks.lookup(table, "NVIDIA H100 80GB HBM3", "bfloat16") == ("NVIDIA H100 SXM5", 989.4e12)
@@ -144,7 +144,7 @@ def test_peak_lookup_and_efficiency():
 
 
 def test_flop_count_matches_a_hand_count():
-    from speedatlas.models import step_flops
+    from speedatlas.measure.models import step_flops
 
     model = torch.nn.Sequential(
         torch.nn.Conv2d(3, 8, kernel_size=3, padding=1), torch.nn.Flatten(), torch.nn.Linear(8 * 8 * 8, 10)

@@ -5,16 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import REPO
-from speedatlas import cellio, epochs, seed, tables
-from speedatlas.config import ConfigError
+
+from speedatlas.analyze import epoch_table, seed_side_by_side, tables
+from speedatlas.measure import cellio
+from speedatlas.plan.config import ConfigError
 
 PUBLISHED = REPO / "config" / "published" / "seed_m1max.csv"
 
 
 def test_published_seed_figures_are_complete_and_consistent():
-    frame, notes = seed.load_published(PUBLISHED)
+    frame, notes = seed_side_by_side.load_published(PUBLISHED)
     assert len(frame) == 5 * 2 * 2
     assert set(frame["model"]) == {"vgg16", "alexnet", "resnet18", "mobilenet_v2", "efficientnet_b0"}
     assert set(frame["batch_size"]) == {4, 64} and set(frame["device"]) == {"cpu", "mps"}
@@ -67,7 +68,7 @@ def fake_study():
     ]
     raw = cellio.rows_to_table(rows).to_pandas()
     return (
-        epochs.summarize_epochs(raw),
+        epoch_table.summarize_epochs(raw),
         tables.summarize_cells(raw),
         tables.speedup_table(raw, "cpu", "current", resamples=200),
     )
@@ -75,8 +76,8 @@ def fake_study():
 
 def test_side_by_side_puts_published_and_measured_epochs_together(fake_study):
     epoch_table, cells, speedups = fake_study
-    published, _ = seed.load_published(PUBLISHED)
-    table = seed.side_by_side(published, epoch_table, cells, speedups, "cpu", "current", "m", images=1000)
+    published, _ = seed_side_by_side.load_published(PUBLISHED)
+    table = seed_side_by_side.side_by_side(published, epoch_table, cells, speedups, "cpu", "current", "m", images=1000)
     assert len(table) == 20
     row = table.set_index(["model", "batch_size", "device"])
     cpu4, mps4 = row.loc[("resnet18", 4, "cpu")], row.loc[("resnet18", 4, "mps")]
@@ -97,9 +98,9 @@ def test_side_by_side_puts_published_and_measured_epochs_together(fake_study):
 
 def test_side_by_side_markdown(fake_study):
     epoch_table, cells, speedups = fake_study
-    published, notes = seed.load_published(PUBLISHED)
-    table = seed.side_by_side(published, epoch_table, cells, speedups, "cpu", "current", "m", images=1000)
-    text = seed.side_by_side_markdown(table, notes, "config/published/seed_m1max.csv")
+    published, notes = seed_side_by_side.load_published(PUBLISHED)
+    table = seed_side_by_side.side_by_side(published, epoch_table, cells, speedups, "cpu", "current", "m", images=1000)
+    text = seed_side_by_side.side_by_side_markdown(table, notes, "config/published/seed_m1max.csv")
     assert text.startswith("## Seed study, side by side")
     assert "> Published epoch times of the seed study" in text
     assert "| resnet18 | 4 | mps | 18.61 | 2.26× |" in text
@@ -110,14 +111,14 @@ def test_side_by_side_markdown(fake_study):
 
 
 def test_published_file_is_found_or_refused(tmp_path):
-    assert seed.resolve_published(None, REPO, tmp_path) is None
-    assert seed.resolve_published("config/published/seed_m1max.csv", REPO, tmp_path) == PUBLISHED.resolve()
+    assert seed_side_by_side.resolve_published(None, REPO, tmp_path) is None
+    assert seed_side_by_side.resolve_published("config/published/seed_m1max.csv", REPO, tmp_path) == PUBLISHED.resolve()
     with pytest.raises(ConfigError, match="key 'published': 'nope.csv' is not a file"):
-        seed.resolve_published("nope.csv", REPO, tmp_path)
+        seed_side_by_side.resolve_published("nope.csv", REPO, tmp_path)
 
 
 def test_epochs_markdown(fake_study):
-    text = epochs.epochs_markdown(fake_study[0])
+    text = epoch_table.epochs_markdown(fake_study[0])
     assert text.startswith("## Epoch workload (mnist_epoch)")
     line = next(l for l in text.splitlines() if l.startswith("| resnet18 | cpu | train | 4 |"))
     cells = [c.strip() for c in line.strip("|").split("|")]

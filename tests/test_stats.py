@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from speedatlas import stats
+from speedatlas.analyze import stats
 
 
 def test_summary():

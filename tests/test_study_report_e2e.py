@@ -1,7 +1,7 @@
 """A two-machine study through the real workflow: merge, compare, plot, report, publish, include.
 
 This machine's cells are measured for real (machine "m1", cpu; mps cells are unavailable here);
-the other machine ("h100", cpu and cuda) is a result set written with speedatlas.cellio, as if
+the other machine ("h100", cpu and cuda) is a result set written with speedatlas.measure.cellio, as if
 copied from a GPU box.
 """
 
@@ -13,10 +13,9 @@ import subprocess
 import time
 from pathlib import Path
 
+import fakesets
 import pandas as pd
 import pytest
-
-import fakesets
 from conftest import REPO, planned_jobs, snakemake, write_config
 from test_report_units import check_sentence, png_size
 

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from speedatlas import aggregate, cellio, tables
+from speedatlas.analyze import aggregate, tables
+from speedatlas.measure import cellio
 
 
 def raw_cell(device="cpu", batch=4, median=1.0, status="ok", n=10, model="resnet18", mode="train", torch="current", dtype="float32", seed=0):

@@ -14,7 +14,6 @@ import pandas as pd
 import pyarrow.dataset as ds
 import pytest
 import torch
-
 from conftest import REPO, planned_jobs, snakemake, write_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.torch_env]

@@ -10,10 +10,12 @@ import sys
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import REPO
-from speedatlas import devices, supervisor, tables, torchenv, torchversions
-from speedatlas.matrix import Cell
+
+from speedatlas.analyze import tables, version_axis
+from speedatlas.measure import devices, envinfo, supervisor
+from speedatlas.plan import torch_envs
+from speedatlas.plan.matrix import Cell
 
 ENVS = REPO / "envs"
 PY = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -33,9 +35,9 @@ def requirements(spec: str) -> list[str]:
     ],
 )
 def test_default_spec(version, numpy, pyarrow):
-    spec = torchenv.render_spec(version, ENVS)
+    spec = torch_envs.render_spec(version, ENVS)
     assert requirements(spec) == [f"torch=={version}.*", "torchvision>=0.15", numpy, pyarrow]
-    assert f"# python: {PY}\n" in spec and torchenv.python_request(spec) == PY
+    assert f"# python: {PY}\n" in spec and torch_envs.python_request(spec) == PY
     assert "{" not in "".join(requirements(spec))
 
 
@@ -44,29 +46,29 @@ def test_explicit_spec_overrides_the_template(tmp_path):
     (tmp_path / "torch-2.5.txt").write_text(
         "# python: 3.10\n--extra-index-url https://download.pytorch.org/whl/cpu\n{torch_requirement}\ntorchvision==0.20.1\n"
     )
-    spec = torchenv.render_spec("2.5", tmp_path)
+    spec = torch_envs.render_spec("2.5", tmp_path)
     assert requirements(spec) == ["--extra-index-url https://download.pytorch.org/whl/cpu", "torch==2.5.*",
                                   "torchvision==0.20.1"]
-    assert torchenv.python_request(spec) == "3.10" and spec.count("# python:") == 1
+    assert torch_envs.python_request(spec) == "3.10" and spec.count("# python:") == 1
     assert "rendered from envs/torch-2.5.txt" in spec
-    default = torchenv.render_spec("2.6", tmp_path)
+    default = torch_envs.render_spec("2.6", tmp_path)
     assert "rendered from envs/torch-default.txt" in default
 
 
 def test_identity_follows_the_spec_and_only_versioned_cells_carry_it():
-    spec_a = torchenv.render_spec("2.0", ENVS)
+    spec_a = torch_envs.render_spec("2.0", ENVS)
     spec_b = spec_a + "pillow<11\n"
-    assert torchenv.env_id(spec_a) == torchenv.env_id(torchenv.render_spec("2.0", ENVS))
-    assert torchenv.env_id(spec_a) != torchenv.env_id(spec_b)
+    assert torch_envs.env_id(spec_a) == torch_envs.env_id(torch_envs.render_spec("2.0", ENVS))
+    assert torch_envs.env_id(spec_a) != torch_envs.env_id(spec_b)
     cell = Cell("m", "synthetic", "2.0", "cpu", "resnet18", "float32", "infer", "eager", 2, 32, 4, 1, 3, 1, 1, 0)
-    with_env = torchenv.spec_with_env(cell.spec(), "2.0", spec_a)
+    with_env = torch_envs.spec_with_env(cell.spec(), "2.0", spec_a)
     parsed = json.loads(with_env)
-    assert parsed["torch_env"] == {"id": torchenv.env_id(spec_a), "marker": ".speedatlas/envs/torch-2.0/env.json"}
+    assert parsed["torch_env"] == {"id": torch_envs.env_id(spec_a), "marker": ".speedatlas/envs/torch-2.0/env.json"}
     assert {k: v for k, v in parsed.items() if k != "torch_env"} == json.loads(cell.spec())
     assert with_env == json.dumps(parsed, sort_keys=True)  # canonical
-    assert with_env != torchenv.spec_with_env(cell.spec(), "2.0", spec_b)
-    assert torchenv.python_path("current") == "python"
-    assert torchenv.python_path("2.0") == ".speedatlas/envs/torch-2.0/bin/python"
+    assert with_env != torch_envs.spec_with_env(cell.spec(), "2.0", spec_b)
+    assert torch_envs.python_path("current") == "python"
+    assert torch_envs.python_path("2.0") == ".speedatlas/envs/torch-2.0/bin/python"
 
 
 UV_UNSAT = """\
@@ -78,13 +80,13 @@ Using Python 3.11.7 environment at: .speedatlas/envs/torch-2.99
 
 
 def test_uv_message_is_one_sentence():
-    message = torchenv.uv_message(UV_UNSAT)
+    message = torch_envs.uv_message(UV_UNSAT)
     assert message == (
         "No solution found when resolving dependencies: Because there is no version of torch==2.99.* and you "
         "require torch==2.99.*, we can conclude that your requirements are unsatisfiable."
     )
     assert "×" not in message and "Using Python" not in message
-    assert torchenv.uv_message("error: No solution found when resolving dependencies\n  cause: Because x.") == (
+    assert torch_envs.uv_message("error: No solution found when resolving dependencies\n  cause: Because x.") == (
         "No solution found when resolving dependencies: Because x."
     )
 
@@ -101,38 +103,38 @@ def test_a_failed_build_is_recorded_not_raised(tmp_path, monkeypatch):
                            '*) echo "  × No solution found when resolving dependencies:" >&2; exit 1;; esac\n')
     monkeypatch.setenv("UV", uv)
     monkeypatch.chdir(tmp_path)
-    spec = torchenv.render_spec("2.99", ENVS)
-    marker = torchenv.marker_path("2.99")
-    record = torchenv.build("2.99", spec, marker)
+    spec = torch_envs.render_spec("2.99", ENVS)
+    marker = torch_envs.marker_path("2.99")
+    record = torch_envs.build("2.99", spec, marker)
     assert record["status"] == "failed"
     assert record["error"].startswith("torch 2.99 environment could not be built: uv pip install failed: No solution")
     assert json.loads(open(marker).read()) == record
-    assert torchenv.unusable_reason(marker) == record["error"]
+    assert envinfo.unusable_reason(marker) == record["error"]
     assert (tmp_path / ".speedatlas/envs/torch-2.99/requirements.txt").read_text() == spec
 
 
 def test_missing_uv_is_a_failed_build(tmp_path, monkeypatch):
-    monkeypatch.setattr(torchenv, "find_uv", lambda: None)
+    monkeypatch.setattr(torch_envs, "find_uv", lambda: None)
     monkeypatch.chdir(tmp_path)
-    record = torchenv.build("2.0", torchenv.render_spec("2.0", ENVS), torchenv.marker_path("2.0"))
+    record = torch_envs.build("2.0", torch_envs.render_spec("2.0", ENVS), torch_envs.marker_path("2.0"))
     assert record["status"] == "failed" and "uv was not found" in record["error"] and "torch 2.0" in record["error"]
 
 
 def test_find_uv_prefers_the_uv_that_runs_us(tmp_path, monkeypatch):
     uv = fake_uv(tmp_path, "exit 0\n")
     monkeypatch.setenv("UV", uv)
-    assert torchenv.find_uv() == [uv]
+    assert torch_envs.find_uv() == [uv]
     monkeypatch.setenv("UV", str(tmp_path / "missing"))
     monkeypatch.setenv("PATH", str(tmp_path))
-    assert torchenv.find_uv() == [uv]
+    assert torch_envs.find_uv() == [uv]
 
 
 def test_supervisor_records_a_failed_environment_as_unavailable(tmp_path):
     marker = tmp_path / "env.json"
-    torchenv.write_marker({"status": "failed", "torch_requested": "2.99",
+    torch_envs.write_marker({"status": "failed", "torch_requested": "2.99",
                            "error": "torch 2.99 environment could not be built: no wheel"}, marker)
     cell = Cell("m", "synthetic", "2.99", "cpu", "resnet18", "float32", "infer", "eager", 2, 32, 4, 1, 3, 1, 1, 0)
-    spec = json.loads(torchenv.spec_with_env(cell.spec(), "2.99", "x"))
+    spec = json.loads(torch_envs.spec_with_env(cell.spec(), "2.99", "x"))
     spec["torch_env"]["marker"] = str(marker)
     out = tmp_path / "cell.parquet"
     assert supervisor.supervise("/nonexistent/python", json.dumps(spec), str(out)) == 0
@@ -166,14 +168,14 @@ def cells_frame() -> pd.DataFrame:
 
 
 def test_versions_table_groups_by_the_actual_version():
-    table = torchversions.versions_table(cells_frame())
+    table = version_axis.versions_table(cells_frame())
     assert table["torch"].tolist() == ["2.0.1+cu117", "2.15.0", "—"]
     assert table["requested"].tolist() == ["2.0", "current", "2.99"]
     assert table["cells ok"].tolist() == [1, 1, 0] and table["cells not ok"].tolist() == [1, 0, 1]
     assert "no wheel" in table["why not"].iloc[2] and table["why not"].iloc[0] == ""
-    section = "\n".join(torchversions.report_section(cells_frame()))
+    section = "\n".join(version_axis.report_section(cells_frame()))
     assert "## Torch versions" in section and "--forcerun .speedatlas/envs/torch-<version>/env.json" in section
-    assert torchversions.report_section(cells_frame().iloc[:1]) == []
+    assert version_axis.report_section(cells_frame().iloc[:1]) == []
 
 
 def test_speedups_name_the_actual_versions():
@@ -182,17 +184,17 @@ def test_speedups_name_the_actual_versions():
                               "baseline": "current", "candidate": "2.0"},
                              {**{k: cells.iloc[1][k] for k in tables.CELL_KEYS}, "axis": "batch_size",
                               "baseline": "1", "candidate": "2"}])
-    out = torchversions.add_actual_versions(speedups, cells)
+    out = version_axis.add_actual_versions(speedups, cells)
     assert out["candidate_torch_version"].tolist() == ["2.0.1+cu117", "2.0.1+cu117"]
     assert out["baseline_torch_version"].tolist() == ["2.15.0", "2.0.1+cu117"]
-    assert torchversions.comparison_labels(out.iloc[:1]).iloc[0] == "2.0.1+cu117 (2.0) vs 2.15.0 (current)"
-    empty = torchversions.add_actual_versions(speedups.iloc[:0], cells)
-    assert set(torchversions.VERSION_COLUMNS) <= set(empty.columns)
+    assert version_axis.comparison_labels(out.iloc[:1]).iloc[0] == "2.0.1+cu117 (2.0) vs 2.15.0 (current)"
+    empty = version_axis.add_actual_versions(speedups.iloc[:0], cells)
+    assert set(version_axis.VERSION_COLUMNS) <= set(empty.columns)
 
 
 def test_version_order():
     versions = ["2.10.0", "2.9.1+cu128", "2.0.1+cu117", None]
-    assert sorted(versions, key=torchversions.version_key) == ["2.0.1+cu117", "2.9.1+cu128", "2.10.0", None]
+    assert sorted(versions, key=version_axis.version_key) == ["2.0.1+cu117", "2.9.1+cu128", "2.10.0", None]
 
 
 @pytest.mark.parametrize(
@@ -203,7 +205,7 @@ def test_version_order():
     ],
 )
 def test_torch_older_than_supported_is_refused(config, fragment):
-    from speedatlas.config import ConfigError, prepare
+    from speedatlas.plan.config import ConfigError, prepare
 
     with pytest.raises(ConfigError) as error:
         prepare({"models": ["resnet18"], **config}, ["resnet18", "vgg16"])

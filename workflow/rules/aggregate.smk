@@ -36,6 +36,10 @@ rule aggregate:
             subcategory="Speed-ups",
             labels={"table": "speed-ups", "format": "Markdown"},
         ),
+    log:
+        "results/logs/aggregate.log",
+    conda:
+        "../../envs/speedatlas.yaml"
     params:
         baseline_device=STUDY["baseline_device"],
         baseline_torch=STUDY["baseline_torch"],
@@ -46,9 +50,5 @@ rule aggregate:
         device_peaks=STUDY["device_peaks"],
         include_roots=STUDY["include_results"],
         cross_machine_baselines=STUDY["cross_machine_baselines"],
-    conda:
-        "../../envs/speedatlas.yaml"
-    log:
-        "results/logs/aggregate.log",
     script:
         "../scripts/aggregate.py"

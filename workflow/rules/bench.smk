@@ -8,16 +8,16 @@ rule bench:
         unpack(get_cell_env),
     output:
         cell=matrix.CELL_PATTERN,
-    params:
-        spec=get_cell_spec,
-        python=get_cell_python,
-    conda:
-        "../../envs/speedatlas.yaml"
     log:
         matrix.CELL_PATTERN.replace("results/cells/", "results/logs/cells/").replace(".parquet", ".log"),
+    conda:
+        "../../envs/speedatlas.yaml"
     threads: get_cell_threads
     resources:
         speedatlas_timing=1,
+    params:
+        spec=get_cell_spec,
+        python=get_cell_python,
     shell:
-        "python -m speedatlas.supervisor --python {params.python:q} --spec {params.spec:q}"
+        "python -m speedatlas.measure.supervisor --python {params.python:q} --spec {params.spec:q}"
         " --out {output.cell:q} > {log:q} 2>&1"

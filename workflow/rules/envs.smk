@@ -9,15 +9,15 @@
 
 rule torch_env:
     output:
-        marker=torchenv.marker_path("{torch}"),
-    params:
-        spec=get_env_spec,
-    conda:
-        "../../envs/speedatlas.yaml"
+        marker=torch_envs.marker_path("{torch}"),
     log:
         "results/logs/torch_env/torch-{torch}.log",
+    conda:
+        "../../envs/speedatlas.yaml"
     resources:
         speedatlas_timing=1,
+    params:
+        spec=get_env_spec,
     shell:
-        "python -m speedatlas.torchenv --version {wildcards.torch:q} --spec {params.spec:q}"
+        "python -m speedatlas.plan.torch_envs --version {wildcards.torch:q} --spec {params.spec:q}"
         " --marker {output.marker:q} > {log:q} 2>&1"

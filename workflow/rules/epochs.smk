@@ -8,10 +8,10 @@ rule epoch_table:
     output:
         epochs="results/tables/epochs.parquet",
         md="results/tables/epochs.md",
-    conda:
-        "../../envs/speedatlas.yaml"
     log:
         "results/logs/epoch_table.log",
+    conda:
+        "../../envs/speedatlas.yaml"
     script:
         "../scripts/epoch_table.py"
 
@@ -25,15 +25,15 @@ rule seed_side_by_side:
     output:
         table="results/tables/seed_side_by_side.parquet",
         md="results/tables/seed_side_by_side.md",
+    log:
+        "results/logs/seed_side_by_side.log",
+    conda:
+        "../../envs/speedatlas.yaml"
     params:
         baseline_device=STUDY["baseline_device"],
         baseline_torch=STUDY["baseline_torch"],
         machine=STUDY["machine"],
         images=STUDY["data"]["images"],
         source=STUDY["published"],
-    conda:
-        "../../envs/speedatlas.yaml"
-    log:
-        "results/logs/seed_side_by_side.log",
     script:
         "../scripts/seed_side_by_side.py"

@@ -13,10 +13,10 @@ rule plot_throughput:
             labels={"plot": "throughput vs batch size", "axes": "model, machine/device"},
         ),
         svg="results/plots/throughput.svg",
-    conda:
-        "../../envs/speedatlas.yaml"
     log:
         "results/logs/plot_throughput.log",
+    conda:
+        "../../envs/speedatlas.yaml"
     script:
         "../scripts/plot_throughput.py"
 
@@ -33,12 +33,12 @@ rule plot_speedup_heatmap:
             labels={"plot": "speed-up heatmap", "axes": "device, machine/device"},
         ),
         svg="results/plots/speedup_heatmap.svg",
-    params:
-        confidence=STUDY["confidence"],
-    conda:
-        "../../envs/speedatlas.yaml"
     log:
         "results/logs/plot_speedup_heatmap.log",
+    conda:
+        "../../envs/speedatlas.yaml"
+    params:
+        confidence=STUDY["confidence"],
     script:
         "../scripts/plot_speedup_heatmap.py"
 
@@ -55,12 +55,12 @@ rule plot_noise:
             labels={"plot": "noise per cell", "axes": "coefficient of variation"},
         ),
         svg="results/plots/noise.svg",
-    params:
-        noise_cv=STUDY["noise_cv"],
-    conda:
-        "../../envs/speedatlas.yaml"
     log:
         "results/logs/plot_noise.log",
+    conda:
+        "../../envs/speedatlas.yaml"
+    params:
+        noise_cv=STUDY["noise_cv"],
     script:
         "../scripts/plot_noise.py"
 
@@ -77,9 +77,9 @@ rule plot_torch_versions:
             labels={"plot": "throughput by torch version"},
         ),
         svg="results/plots/torch_versions.svg",
-    conda:
-        "../../envs/speedatlas.yaml"
     log:
         "results/logs/plot_torch_versions.log",
+    conda:
+        "../../envs/speedatlas.yaml"
     script:
         "../scripts/plot_torch_versions.py"

@@ -12,12 +12,12 @@ rule publish:
         configs=get_configfiles(),
     output:
         bundle=directory(f"results/publish/{STUDY['publish_name']}"),
+    log:
+        "results/logs/publish.log",
+    conda:
+        "../../envs/speedatlas.yaml"
     params:
         name=STUDY["publish_name"],
         study=get_study_summary(),
-    conda:
-        "../../envs/speedatlas.yaml"
-    log:
-        "results/logs/publish.log",
     script:
         "../scripts/publish.py"

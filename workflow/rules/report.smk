@@ -18,11 +18,11 @@ rule report_md:
             subcategory="Markdown",
             labels={"document": "report.md"},
         ),
-    params:
-        study=get_study_summary(),
-    conda:
-        "../../envs/speedatlas.yaml"
     log:
         "results/logs/report_md.log",
+    conda:
+        "../../envs/speedatlas.yaml"
+    params:
+        study=get_study_summary(),
     script:
         "../scripts/report_md.py"

@@ -8,20 +8,22 @@ rule dtype_support:
     input:
         unpack(get_cell_env),
     output:
-        support=dtype_support.SUPPORT_PATTERN,
-    params:
-        spec=get_support_spec,
-        python=get_support_python,
+        support=dtype_support_table.SUPPORT_PATTERN,
+    log:
+        dtype_support_table.SUPPORT_PATTERN.replace("results/support/", "results/logs/support/").replace(
+            ".parquet", ".log"
+        ),
     wildcard_constraints:
         **get_support_wildcard_constraints(),
     conda:
         "../../envs/speedatlas.yaml"
-    log:
-        dtype_support.SUPPORT_PATTERN.replace("results/support/", "results/logs/support/").replace(".parquet", ".log"),
     resources:
         speedatlas_timing=1,
+    params:
+        spec=get_support_spec,
+        python=get_support_python,
     shell:
-        "python -m speedatlas.dtype_probe --python {params.python:q} --spec {params.spec:q}"
+        "python -m speedatlas.measure.dtype_probe --python {params.python:q} --spec {params.spec:q}"
         " --out {output.support:q} > {log:q} 2>&1"
 
 
@@ -31,9 +33,9 @@ rule dtype_support_table:
     output:
         table="results/tables/dtype_support.parquet",
         md="results/tables/dtype_support.md",
-    conda:
-        "../../envs/speedatlas.yaml"
     log:
         "results/logs/dtype_support_table.log",
+    conda:
+        "../../envs/speedatlas.yaml"
     script:
         "../scripts/dtype_support_table.py"

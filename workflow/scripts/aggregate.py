@@ -1,10 +1,10 @@
-"""Thin adapter: the aggregate rule's inputs and params -> speedatlas.aggregate.write_tables."""
+"""Thin adapter: the aggregate rule's inputs and params -> speedatlas.analyze.aggregate.write_tables."""
 
 import sys
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 - injected by snakemake
 
-from speedatlas.aggregate import write_tables  # noqa: E402
+from speedatlas.analyze.aggregate import write_tables  # noqa: E402
 
 write_tables(
     snakemake.input.cells,  # noqa: F821

@@ -6,7 +6,7 @@ sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 - injected by snakemake
 
 import pandas as pd  # noqa: E402
 
-from speedatlas.charts import noise_plot  # noqa: E402
+from speedatlas.present.plots.noise import noise_plot  # noqa: E402
 
 noise_plot(
     pd.read_parquet(snakemake.input.cells),  # noqa: F821

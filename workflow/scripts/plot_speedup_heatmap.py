@@ -6,7 +6,7 @@ sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 - injected by snakemake
 
 import pandas as pd  # noqa: E402
 
-from speedatlas.charts import speedup_heatmap  # noqa: E402
+from speedatlas.present.plots.heatmap import speedup_heatmap  # noqa: E402
 
 speedup_heatmap(
     pd.read_parquet(snakemake.input.speedups),  # noqa: F821

@@ -5,7 +5,7 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 - injected by snakemake
 
-from speedatlas.publish import publish  # noqa: E402
+from speedatlas.present.publish import publish  # noqa: E402
 
 publish(
     snakemake.output.bundle,  # noqa: F821

@@ -9,11 +9,11 @@ sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 - injected by snakemake
 
 import pandas as pd  # noqa: E402
 
-from speedatlas.report import render  # noqa: E402
+from speedatlas.present.report.assemble import render  # noqa: E402
 
 out = Path(snakemake.output.report)  # noqa: F821
 study = json.loads(snakemake.params.study)  # noqa: F821
-plots = {  # name -> path relative to the report (names: speedatlas.report_sections.PLOT_TITLES)
+plots = {  # name -> path relative to the report (names: speedatlas.present.report.sections.PLOT_TITLES)
     name: os.path.relpath(snakemake.input[f"{name}_png"], out.parent)  # noqa: F821
     for name in ("speedup_heatmap", "throughput", "noise")
 }

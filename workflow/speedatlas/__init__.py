@@ -1,7 +1,7 @@
 """speedatlas: honest PyTorch speed-up studies as a Snakemake pipeline.
 
-Modules split along the two sides of the pipeline. The runner side (runner, timing, devices,
-models, envinfo, cellio) imports only the standard library, torch, torchvision, numpy and
-pyarrow, because it runs inside every torch-version environment. The orchestration side
-(config, matrix, stats, tables, plots, report) runs under snakemake's interpreter.
+One subpackage per stage, in the order data flows: plan (config -> cells), measure (one cell, in
+its own process and torch environment: standard library, torch, torchvision, numpy and pyarrow
+only), analyze (cell files -> tables), present (tables -> plots, report, bundle). A lower stage
+never imports a higher one; pyproject.toml states these borders for import-linter.
 """

@@ -1,0 +1,30 @@
+# Input functions of the bench stage (workflow/rules/bench.smk): what its rules read.
+
+
+def cell_of(wildcards):
+    return CELLS_BY_PATH[matrix.CELL_PATTERN.format(**wildcards)]
+
+
+def get_cell_spec(wildcards):
+    """The cell's own settings, canonical JSON: the params trigger reruns exactly this cell.
+
+    A cell of a torch version other than "current" also carries its environment (marker and the
+    hash of its spec), so a new spec reruns exactly that version's cells.
+    """
+    cell = cell_of(wildcards)
+    if cell.torch == torch_envs.CURRENT:
+        return cell.spec()
+    return torch_envs.spec_with_env(cell.spec(), cell.torch, TORCH_ENV_SPECS[cell.torch])
+
+
+def get_cell_threads(wildcards):
+    """CPU threads of the cell (cpu_threads), or all cores given to snakemake for 0.
+
+    Snakemake then runs nothing else beside a timing job on this machine, and on a cluster
+    the job step gets that many CPUs (set cpu_threads explicitly there).
+    """
+    return cell_of(wildcards).cpu_threads or workflow.cores
+
+
+def get_cell_files():
+    return [cell.path for cell in CELLS]

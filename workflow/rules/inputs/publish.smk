@@ -1,0 +1,19 @@
+# Input functions of the publish stage (workflow/rules/publish.smk): what its rules read.
+
+
+def get_publish_plots():
+    """Every plot of the study, PNG and SVG, for the publish bundle."""
+    names = ("throughput", "speedup_heatmap", "noise")
+    plots = [f"results/plots/{name}.{ext}" for name in names for ext in ("png", "svg")]
+    for png in get_torch_versions_plot().values():  # only with several torch versions
+        plots += [png, png.replace(".png", ".svg")]
+    return plots
+
+
+def get_publish_tables():
+    return [
+        "results/tables/cells.parquet",
+        "results/tables/speedups.parquet",
+        "results/tables/speedups.csv",
+        "results/tables/speedups.md",
+    ]

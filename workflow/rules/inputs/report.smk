@@ -1,0 +1,13 @@
+# Input functions of the report stage (workflow/rules/report.smk): what its rules read.
+
+
+def get_report_sections():
+    """Extra report sections (Markdown files), in the order they appear after the speed-ups."""
+    sections = []
+    if PUBLISHED is not None:
+        sections.append("results/tables/seed_side_by_side.md")
+    if "mnist_epoch" in STUDY["workload"]:
+        sections.append("results/tables/epochs.md")
+    if SUPPORT_JOBS:
+        sections.append("results/tables/dtype_support.md")
+    return sections

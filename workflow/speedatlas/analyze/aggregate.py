@@ -1,0 +1,73 @@
+"""Build and write the study's tables from its cell files (the aggregate rule's one call)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+from speedatlas.analyze import machine_axis, peaks, resultsets, speedup_markdown, tables, version_axis
+
+SPEEDUP_MD_COLUMNS = {
+    "machine_device": ("Speed-ups across machines", "baseline machine/device"),
+    "device": ("Device speed-ups", "baseline device"),
+    "torch_requested": ("Torch-version speed-ups", "baseline torch"),
+    "dtype": ("dtype speed-ups (autocast over float32)", "float32"),
+    "variant": ("Variant speed-ups (over eager)", "eager"),
+    "batch_size": ("Batch-size scaling (throughput over the smallest batch)", "smallest batch"),
+}
+
+
+def speedups_markdown(speedups: pd.DataFrame) -> str:
+    """One section per axis: rows = comparison and cell, columns = batch sizes, 'x.xx× [lo–hi]'."""
+    if speedups.empty:
+        return "_No speed-up could be computed: fewer than two comparable cells ran._\n"
+    parts = []
+    for axis, (title, _) in SPEEDUP_MD_COLUMNS.items():
+        frame = speedups[speedups["axis"] == axis]
+        if frame.empty:
+            continue
+        if axis == version_axis.AXIS and "candidate_torch_version" in frame:
+            # name the builds that actually ran, the requested prefix in brackets
+            frame = frame.assign(
+                candidate=[version_axis.label(r.candidate, r.candidate_torch_version) for r in frame.itertuples()],
+                baseline=[version_axis.label(r.baseline, r.baseline_torch_version) for r in frame.itertuples()],
+            )
+        parts.append(f"### {title}\n\n" + speedup_markdown.axis_markdown(frame, axis, speedup_markdown.varying_keys(speedups)))
+    return "\n".join(parts)
+
+
+def write_tables(
+    cell_paths: Iterable[str],
+    cells_out: str,
+    speedups_out: str,
+    speedups_csv: str,
+    speedups_md: str,
+    baseline_device: str,
+    baseline_torch: str,
+    confidence: float,
+    resamples: int,
+    noise_cv: float,
+    seed: int,
+    include_roots: Iterable[str] = (),
+    included: Iterable[str] = (),
+    cross_machine_baselines: Iterable[str] = (),
+    device_peaks: list | None = None,
+) -> None:
+    """The study's tables; `include_roots`/`included` add other machines' result sets."""
+    raw = resultsets.read_study(
+        list(cell_paths), list(include_roots), list(included), lambda paths: tables.read_cells(paths, tables.AGGREGATE_COLUMNS)
+    )
+    cells = peaks.add_efficiency(tables.summarize_cells(raw, noise_cv), peaks.load_peaks(extra=device_peaks or []))
+    speedups = tables.speedup_table(raw, baseline_device, baseline_torch, confidence, resamples, seed)
+    across = machine_axis.compare_machines(raw, list(cross_machine_baselines), confidence, resamples, seed)
+    if not across.empty:
+        speedups = pd.concat([across, speedups], ignore_index=True) if not speedups.empty else across
+    speedups = version_axis.add_actual_versions(speedups, cells)
+    for path in (cells_out, speedups_out, speedups_csv, speedups_md):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    cells.to_parquet(cells_out, index=False)
+    speedups.to_parquet(speedups_out, index=False)
+    speedups.to_csv(speedups_csv, index=False)
+    Path(speedups_md).write_text(speedups_markdown(speedups))

@@ -1,0 +1,43 @@
+"""Report section: work per step, achieved TFLOP/s, % of the chip's peak, and peak memory."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from speedatlas.analyze.tables import markdown_table
+
+
+def _num(value: float, fmt: str) -> str:
+    return "—" if pd.isna(value) else format(value, fmt)
+
+
+def efficiency_markdown(cells: pd.DataFrame) -> str:
+    ok = cells[cells["status"] == "ok"]
+    if ok.empty:
+        return "_No cell ran._\n"
+    missing = {"flops_per_step", "peak_memory_bytes", "achieved_tflops", "pct_of_peak", "peak_source"} - set(ok)
+    ok = ok.assign(**{column: float("nan") for column in missing})  # tables made before these existed
+    view = pd.DataFrame(
+        {
+            "model": ok["model"],
+            "device": ok["device"],
+            "dtype": ok["dtype"],
+            "mode": ok["mode"],
+            "batch": ok["batch_size"],
+            "GFLOP/step": (ok["flops_per_step"] / 1e9).map(lambda v: _num(v, ".1f")),
+            "TFLOP/s": ok["achieved_tflops"].map(lambda v: _num(v, ".2f")),
+            "% of peak": ok["pct_of_peak"].map(lambda v: _num(v, ".1f")),
+            "peak memory MiB": (ok["peak_memory_bytes"] / 2**20).map(lambda v: _num(v, ".0f")),
+        }
+    )
+    known = ok["peak_source"].dropna().unique()
+    note = (
+        "FLOPs of one step are counted once per cell on the eager model "
+        "(`torch.utils.flop_counter.FlopCounterMode`; a training step counts forward and backward, "
+        "not the optimizer). % of peak uses config/devices.yaml"
+        + (f" ({', '.join(sorted(known))})" if len(known) else "")
+        + "; '—' means the chip's peak is not in the table (add it there or under `device_peaks`). "
+        "Peak memory: CUDA max allocated, MPS driver-allocated memory at the end, CPU growth of the "
+        "process's peak RSS.\n"
+    )
+    return note + "\n" + markdown_table(view)

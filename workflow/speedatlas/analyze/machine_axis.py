@@ -1,0 +1,103 @@
+"""Speed-ups across machines: each machine/device against configured machine/device baselines.
+
+`tables.speedup_table` compares values of one key with every other key equal, and the machine
+is one of those keys, so it never compares two machines. Readers of a multi-machine study ask
+"how much faster is h100/cuda than m1max/mps for resnet50 training at batch 64": the axis
+`machine_device` answers it. Its values are `machine/device` labels; every label is compared
+with each configured baseline label (`cross_machine_baselines`, default: this machine's
+`baseline_device`), all other keys equal (workload, torch as requested, model, dtype, mode,
+variant, batch size). Rows follow the speed-up table's columns: `machine` and `device` are the
+candidate's, `baseline`/`candidate` the two labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from speedatlas.analyze import tables
+from speedatlas.plan.config import ConfigError
+
+AXIS = "machine_device"
+SEPARATOR = "/"
+
+
+def label(machine: str, device: str) -> str:
+    """'m1max/mps': how a machine and device are named in tables and sentences."""
+    return f"{machine}{SEPARATOR}{device}"
+
+
+def split(value: str) -> tuple[str, str]:
+    machine, _, device = value.partition(SEPARATOR)
+    return machine, device
+
+
+def compare_machines(
+    raw: pd.DataFrame,
+    baselines: Sequence[str],
+    confidence: float = 0.95,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Speed-up of every other machine's devices over each baseline label; empty with one machine.
+
+    The comparison reuses `tables.compare_along` on the device column rewritten to
+    `machine/device` with one shared machine, so intervals are computed exactly as for every
+    other axis.
+    """
+    ok = raw[raw["status"] == "ok"]
+    if ok["machine"].nunique() < 2:
+        return pd.DataFrame(columns=_columns())
+    merged = raw.assign(device=raw["machine"].astype(str) + SEPARATOR + raw["device"].astype(str), machine="*")
+    frames = []
+    earlier: list[str] = []
+    for baseline in dict.fromkeys(baselines):
+        frame = tables.compare_along(merged, "device", tables.baseline_value(baseline), confidence, resamples, seed)
+        # Within one machine the device axis already answers; an earlier baseline against this
+        # one is the inverse of a row already there.
+        machine = split(baseline)[0]
+        frame = frame[(frame["candidate"].map(lambda c: split(c)[0]) != machine) & ~frame["candidate"].isin(earlier)]
+        earlier.append(baseline)
+        if frame.empty:
+            continue
+        frame = frame.copy()
+        machines_devices = frame["candidate"].map(split)
+        frame["machine"] = [m for m, _ in machines_devices]
+        frame["device"] = [d for _, d in machines_devices]
+        frame["axis"] = AXIS
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=_columns())
+    return pd.concat(frames, ignore_index=True)[_columns()]
+
+
+def _columns() -> list[str]:
+    return list(tables.compare_along(raw_columns_only(), "device", tables.baseline_value("cpu")).columns)
+
+
+def raw_columns_only() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in (*tables.CELL_KEYS, "status", "step_time_s")})
+
+
+def check_baselines(config: dict, devices_by_machine: dict[str, set[str]]) -> None:
+    """Each `cross_machine_baselines` entry must name a machine and device of the study.
+
+    `devices_by_machine` holds the included result sets' machines and their devices; this
+    machine's devices come from the config.
+    """
+    known = {config["machine"]: set(config["devices"])}
+    for machine, devices in devices_by_machine.items():
+        known.setdefault(machine, set()).update(devices)
+    for index, entry in enumerate(config["cross_machine_baselines"]):
+        machine, device = split(entry)
+        if machine not in known:
+            raise ConfigError(
+                f"key 'cross_machine_baselines[{index}]': machine {machine!r} is neither this machine "
+                f"({config['machine']!r}) nor in include_results; known machines: {', '.join(sorted(known))}"
+            )
+        if device not in known[machine]:
+            raise ConfigError(
+                f"key 'cross_machine_baselines[{index}]': machine {machine!r} has no device {device!r}; "
+                f"its devices: {', '.join(sorted(known[machine]))}"
+            )

@@ -1,0 +1,295 @@
+"""Result sets of other machines: find them, verify them and merge them with this study's cells.
+
+A result set is a Hive-partitioned tree of cell files (`machine=…/workload=…/…/cell.parquet`) as
+another machine's `results/cells` holds it, or a published bundle (`results/publish/<name>/`, with
+`cells/` and a sha256 manifest). Cell files carry their own environment columns, so merging
+loses nothing. Like pyperf, we refuse to merge sets that disagree about what a machine is (one
+machine label, different CPUs) or that hold different measurements of the same cell.
+
+Orchestration side (pyarrow, pandas); pure functions of paths and DataFrames.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from speedatlas.measure import cellio
+from speedatlas.plan import matrix
+
+MANIFEST = "manifest.json"
+CELL_FILE = "cell.parquet"
+LOCAL_SOURCE = "this study"
+
+# Path partition -> column of the cell file holding the same value.
+PARTITION_COLUMNS = {
+    "machine": "machine",
+    "workload": "workload",
+    "torch": "torch_requested",
+    "device": "device",
+    "model": "model",
+    "dtype": "dtype",
+    "mode": "mode",
+    "variant": "variant",
+    "batch": "batch_size",
+}
+# Columns an included cell file must have; newer optional columns may be missing (older sets).
+REQUIRED_COLUMNS = (*PARTITION_COLUMNS.values(), "status", "error", "step_time_s")
+# What identifies a machine (pyperf's "checked metadata"): per label, and per label and device.
+CHECKED_PER_MACHINE = ("cpu_model",)
+CHECKED_PER_DEVICE = ("device_name",)
+
+_PARTITIONING = ds.partitioning(pa.schema([(key, pa.string()) for key in matrix.KEYS]), flavor="hive")
+
+
+class MergeError(ValueError):
+    """Result sets that cannot be merged, or an include entry that holds no result set."""
+
+
+@dataclass(frozen=True)
+class ResultSet:
+    """One configured `include_results` entry, located on disk."""
+
+    source: str  # the entry as the user wrote it
+    root: str  # Hive root: the folder holding the machine=… folders
+    files: tuple[str, ...]  # its cell files, sorted
+    manifest: str | None  # a published bundle's manifest.json
+
+    @property
+    def machines(self) -> list[str]:
+        return sorted({machine_of(path, self.root) for path in self.files})
+
+
+def machine_of(path: str, root: str) -> str:
+    """The machine label of a cell file, from its first path partition below the root."""
+    first = Path(os.path.relpath(path, root)).parts[0]
+    return first.split("=", 1)[1]
+
+
+def _has_machine_folders(folder: Path) -> bool:
+    return folder.is_dir() and any(c.is_dir() and c.name.startswith("machine=") for c in folder.iterdir())
+
+
+def locate(entry: str, index: int = 0) -> ResultSet:
+    """Find the Hive root, cell files and manifest of one `include_results` entry.
+
+    Accepts a published bundle (holding manifest.json and cells/), a results/ folder, a
+    results/cells tree, or a single machine=… folder. Hidden and `_` files (unfinished writes are
+    `.cell-*.tmp`) and files that are not at a cell's depth are ignored.
+    """
+    key = f"include_results[{index}]"
+    path = Path(entry)
+    if not path.exists():
+        raise MergeError(f"key '{key}': {entry!r} does not exist")
+    if path.is_file() and path.name == MANIFEST:
+        path = path.parent
+    if not path.is_dir():
+        raise MergeError(f"key '{key}': {entry!r} is not a folder; give a results/ folder, a cells tree or a bundle")
+    manifest = path / MANIFEST
+    within = None
+    for candidate in (path / "cells", path / "results" / "cells", path):
+        if _has_machine_folders(candidate):
+            root = within = candidate
+            break
+    else:
+        if path.name.startswith("machine="):
+            root, within = path.parent, path
+        else:
+            raise MergeError(
+                f"key '{key}': {entry!r} holds no result set; expected machine=… folders, a results/ "
+                "folder or a published bundle (results/publish/<name>/)"
+            )
+    dataset = ds.dataset(str(within), format="parquet", partitioning=_PARTITIONING, ignore_prefixes=[".", "_"])
+    files = tuple(sorted(f for f in dataset.files if _is_cell_path(f, str(root))))
+    if not files:
+        raise MergeError(f"key '{key}': no cell files under {str(within)!r}")
+    return ResultSet(entry, str(root), files, str(manifest) if manifest.is_file() else None)
+
+
+def _is_cell_path(path: str, root: str) -> bool:
+    parts = Path(os.path.relpath(path, root)).parts
+    return (
+        len(parts) == len(matrix.KEYS) + 1
+        and parts[-1] == CELL_FILE
+        and all(part.startswith(f"{key}=") for part, key in zip(parts, matrix.KEYS))
+    )
+
+
+def included_files(sets: Sequence[ResultSet], local_files: Iterable[str], local_tree: str | None = None) -> list[str]:
+    """Cell files the included sets add to this study, each once.
+
+    Files that are this study's own cells are left out, and so is anything under `local_tree`
+    (this machine's own results/cells/machine=<label> folder: its cells are the ones the config
+    asks for, never stale ones from an older config).
+    """
+    own = {os.path.realpath(p) for p in local_files}
+    local_tree = os.path.realpath(local_tree) + os.sep if local_tree else None
+    seen, out = set(), []
+    for result_set in sets:
+        for path in result_set.files:
+            real = os.path.realpath(path)
+            if real in own or real in seen or (local_tree and real.startswith(local_tree)):
+                continue
+            seen.add(real)
+            out.append(path)
+    return out
+
+
+def sha256(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_manifest(result_set: ResultSet) -> None:
+    """A bundle's cell files must match the checksums its manifest lists (no silent corruption)."""
+    if result_set.manifest is None:
+        return
+    bundle = Path(result_set.manifest).parent
+    listed = json.loads(Path(result_set.manifest).read_text()).get("files", {})
+    for path in result_set.files:
+        name = Path(os.path.relpath(path, bundle)).as_posix()
+        entry = listed.get(name)
+        if entry is None:
+            raise MergeError(f"{result_set.source}: {name} is not listed in its {MANIFEST}; the bundle was changed by hand")
+        if sha256(path) != entry["sha256"]:
+            raise MergeError(f"{result_set.source}: {name} does not match the sha256 in its {MANIFEST}; the file is corrupt or was edited")
+
+
+def read_result_set(result_set: ResultSet, files: Iterable[str] | None = None) -> pd.DataFrame:
+    """Rows of a set's cell files; each file's folder names must agree with its key columns.
+
+    Columns added to the cell schema after the set was written are read as nulls.
+    """
+    files = list(result_set.files if files is None else files)
+    if not files:
+        return cellio.arrow_schema().empty_table().to_pandas()
+    discovered = ds.dataset(files, format="parquet", partitioning=_PARTITIONING, partition_base_dir=result_set.root)
+    for fragment in discovered.get_fragments():
+        present = fragment.physical_schema.names
+        missing = [c for c in REQUIRED_COLUMNS if c not in present]
+        if missing:
+            raise MergeError(f"{fragment.path}: not a speedatlas cell file (missing columns {missing})")
+        keys = ds.get_partition_keys(fragment.partition_expression)
+        row = fragment.to_table(columns=list(PARTITION_COLUMNS.values())).slice(0, 1).to_pylist()
+        if not row:
+            raise MergeError(f"{fragment.path}: an empty cell file")
+        for partition, column in PARTITION_COLUMNS.items():
+            if str(keys.get(partition)) != str(row[0][column]):
+                raise MergeError(
+                    f"{fragment.path}: its folder says {partition}={keys.get(partition)} but its rows say "
+                    f"{column}={row[0][column]}; cell files must stay where the pipeline wrote them"
+                )
+    return ds.dataset(files, format="parquet", schema=cellio.arrow_schema()).to_table().to_pandas()
+
+
+def merge(parts: Sequence[tuple[str, pd.DataFrame]]) -> pd.DataFrame:
+    """Concatenate the rows of several sources (first = this study), refusing inconsistent sets.
+
+    Refused: one machine label whose sources share no CPU model (or, for one device, no device
+    name): two machines under one label; and one cell key in two sources with different
+    measurements. The same cell with the same rows in two sources (a bundle included twice)
+    is kept once.
+    """
+    if not parts:
+        return cellio.arrow_schema().empty_table().to_pandas()
+    non_empty = [(source, frame) for source, frame in parts if len(frame)]
+    if len(non_empty) < 2:  # one source: nothing to check against, nothing to copy
+        return (non_empty or parts)[0][1]
+    frames = [frame.assign(_source=source) for source, frame in non_empty]
+    raw = pd.concat(frames, ignore_index=True)
+    _check_machines(raw)
+    raw = _drop_duplicate_cells(raw)
+    return raw.drop(columns="_source").reset_index(drop=True)
+
+
+def _check_machines(raw: pd.DataFrame) -> None:
+    checks = [(("machine",), column) for column in CHECKED_PER_MACHINE]
+    checks += [(("machine", "device"), column) for column in CHECKED_PER_DEVICE]
+    for keys, column in checks:
+        known = raw[raw[column].notna()]
+        for key, group in known.groupby(list(keys), sort=True):
+            by_source = group.groupby("_source", sort=False)[column].agg(lambda v: frozenset(v))
+            if len(by_source) < 2:
+                continue
+            sources = list(by_source.index)
+            for i, a in enumerate(sources):
+                for b in sources[i + 1 :]:
+                    if not by_source[a] & by_source[b]:
+                        label = "/".join(map(str, key if isinstance(key, tuple) else (key,)))
+                        raise MergeError(
+                            f"machine label {label!r} means two different machines: {column} is "
+                            f"{sorted(by_source[a])} in {a!r} but {sorted(by_source[b])} in {b!r}. "
+                            "Give each machine its own `machine:` label, or leave one result set out"
+                        )
+
+
+def _fingerprint(group: pd.DataFrame) -> tuple:
+    times = tuple(sorted(group["step_time_s"].dropna().round(12)))
+    return (tuple(sorted(group["status"].unique())), times)
+
+
+def _drop_duplicate_cells(raw: pd.DataFrame) -> pd.DataFrame:
+    keys = list(PARTITION_COLUMNS.values())
+    sources_per_key = raw.groupby(keys, sort=False)["_source"].nunique()
+    duplicated = sources_per_key[sources_per_key > 1]
+    if duplicated.empty:
+        return raw
+    drop = pd.Series(False, index=raw.index)
+    for key in duplicated.index:
+        mask = pd.Series(True, index=raw.index)
+        for column, value in zip(keys, key):
+            mask &= raw[column] == value
+        cell = raw[mask]
+        sources = list(dict.fromkeys(cell["_source"]))
+        prints = {source: _fingerprint(cell[cell["_source"] == source]) for source in sources}
+        if len(set(prints.values())) > 1:
+            described = ", ".join(f"{k}={v}" for k, v in zip(keys, key))
+            raise MergeError(
+                f"cell ({described}) is in {sources[0]!r} and {sources[1]!r} with different measurements; "
+                "keep it in one result set only (or give the machines different labels)"
+            )
+        drop |= mask & (raw["_source"] != sources[0])
+    return raw[~drop]
+
+
+def read_study(
+    local_files: Sequence[str],
+    include_roots: Sequence[str],
+    included: Sequence[str],
+    read_local,
+) -> pd.DataFrame:
+    """This study's cells (`read_local(paths)`) merged with the included ones, all checked.
+
+    `include_roots` are the configured `include_results` entries (re-located here so that the
+    aggregate job verifies bundles' manifests); `included` the extra files the rule declared.
+    """
+    parts = [(LOCAL_SOURCE, read_local(local_files))]
+    wanted = {os.path.realpath(p) for p in included}
+    for index, entry in enumerate(include_roots):
+        result_set = locate(entry, index)
+        verify_manifest(result_set)
+        files = [f for f in result_set.files if os.path.realpath(f) in wanted]
+        wanted -= {os.path.realpath(f) for f in files}
+        parts.append((entry, read_result_set(result_set, files)))
+    return merge(parts)
+
+
+def devices_by_machine(sets: Sequence[ResultSet]) -> dict[str, set[str]]:
+    """Machine labels and their devices in the included sets (from the folder names)."""
+    found: dict[str, set[str]] = {}
+    for result_set in sets:
+        for path in result_set.files:
+            parts = Path(os.path.relpath(path, result_set.root)).parts
+            found.setdefault(parts[0].split("=", 1)[1], set()).add(parts[3].split("=", 1)[1])
+    return found

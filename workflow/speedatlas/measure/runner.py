@@ -1,0 +1,141 @@
+"""Run one cell and write its Parquet file. Entry point of every benchmark job.
+
+    python -m speedatlas.measure.runner --spec '<cell json>' --out results/cells/.../cell.parquet
+
+Runs inside whichever torch environment the cell asks for, so it imports only the standard
+library, torch, torchvision, numpy and pyarrow. Whatever happens inside the cell (device absent,
+dtype unsupported, out of memory, non-finite loss, any exception) becomes the cell's status and
+error text, and the process exits 0: a cell that cannot run is a result, not a crash.
+"""
+
+from __future__ import annotations
+
+import time
+
+_PROCESS_T0 = time.perf_counter()  # before importing torch: setup_s includes the import
+_LAUNCHER = "process"
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import fcntl  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+from typing import Any  # noqa: E402
+
+from speedatlas.measure import cellio  # noqa: E402
+from speedatlas.measure.failures import error_text  # noqa: E402
+
+LOCK_ENV = "SPEEDATLAS_LOCK"
+
+
+def mark_process_start(t0: float, launcher: str) -> None:
+    """A forked cell's set-up time starts at the fork, not at the server's imports."""
+    global _PROCESS_T0, _LAUNCHER
+    _PROCESS_T0, _LAUNCHER = t0, launcher
+
+
+def lock_path() -> str:
+    """One lock per machine (per node on a cluster): timing jobs never overlap."""
+    return os.environ.get(LOCK_ENV) or os.path.join(tempfile.gettempdir(), "speedatlas-timing.lock")
+
+
+@contextlib.contextmanager
+def exclusive_machine():
+    """An OS file lock held for the whole measurement, also across separate snakemake runs.
+
+    Yields the seconds spent waiting for it (another timing job held the machine).
+    """
+    with open(lock_path(), "a+") as handle:
+        start = time.perf_counter()
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield time.perf_counter() - start
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def key_columns(spec: dict[str, Any], protocol: int) -> dict[str, Any]:
+    """The cell's key and settings, repeated on every row of its file."""
+    return {
+        "machine": spec["machine"],
+        "workload": spec["workload"],
+        "torch_requested": spec["torch"],
+        "device": spec["device"],
+        "model": spec["model"],
+        "dtype": spec["dtype"],
+        "mode": spec["mode"],
+        "variant": spec["variant"],
+        "batch_size": spec["batch"],
+        "input_size": spec["input_size"],
+        "num_classes": spec["num_classes"],
+        "warmup_steps": spec["warmup"],
+        "repeats": spec["repeats"],
+        "steps_per_repeat": spec["steps_per_repeat"],
+        "seed": spec["seed"],
+        "protocol": protocol,
+    }
+
+
+def measure(spec: dict[str, Any], base: dict[str, Any], lock_wait_s: float = 0.0) -> list[dict[str, Any]]:
+    """Collect the environment, check the device, then let the cell's workload time it."""
+    import torch
+
+    from speedatlas.measure import devices, envinfo, workloads
+
+    device = spec["device"]
+    torch.set_num_threads(spec["cpu_threads"] or devices.default_threads())
+    env = envinfo.collect(torch)
+    base = {**base, **env, "device_name": devices.device_name(device, env["cpu_model"])}
+
+    reason = devices.unavailable_reason(device)
+    if reason is not None:
+        return [{**base, "status": "unavailable", "error": reason}]
+    start = workloads.CellStart(_PROCESS_T0, _LAUNCHER, lock_wait_s)
+    return workloads.get(spec["workload"]).measure(spec, base, start)
+
+
+def run_cell(spec: dict[str, Any], out: str, protocol: int) -> str:
+    """Measure one cell under the machine lock and write its file atomically; return status."""
+    base = key_columns(spec, protocol)
+    try:
+        with exclusive_machine() as waited:
+            rows = measure(spec, base, waited)
+    except Exception as exc:  # noqa: BLE001 - e.g. torch fails to import in this environment
+        rows = [{**base, "status": "error", "error": error_text(exc)}]
+    cellio.write_atomic(cellio.rows_to_table(rows), out)
+    return rows[0]["status"]
+
+
+FAULT_ENV = "SPEEDATLAS_FAULT"
+
+
+def inject_fault(spec: dict[str, Any]) -> None:
+    """Test hook: SPEEDATLAS_FAULT=<model>:<segv|kill> makes that model's cells die hard.
+
+    Used by the tests to prove a crashing cell costs only itself; never set in normal use.
+    """
+    fault = os.environ.get(FAULT_ENV, "")
+    model, _, kind = fault.partition(":")
+    if model and model == spec["model"]:
+        import signal
+
+        os.kill(os.getpid(), {"segv": signal.SIGSEGV, "kill": signal.SIGKILL}[kind])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spec", required=True, help="canonical JSON of the cell (matrix.Cell.spec)")
+    parser.add_argument("--out", required=True, help="path of the cell's Parquet file")
+    args = parser.parse_args(argv)
+    spec = json.loads(args.spec)
+    inject_fault(spec)
+    status = run_cell(spec, args.out, spec.get("protocol", 0))
+    print(f"speedatlas: {spec['model']} {spec['device']} {spec['dtype']} {spec['mode']} "
+          f"batch {spec['batch']}: {status}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

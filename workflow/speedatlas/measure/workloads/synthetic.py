@@ -1,0 +1,66 @@
+"""The synthetic workload: one seeded batch resident on the device, stepped over and over.
+
+What the speed-up tables compare: the device's compute for a model, free of input pipelines.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+from speedatlas.measure import devices, models, timing
+from speedatlas.measure.failures import failed_rows
+from speedatlas.measure.workloads import CellStart
+
+
+def measure(spec: dict[str, Any], base: dict[str, Any], start: CellStart) -> list[dict[str, Any]]:
+    """Untimed first step and warm-up, then `repeats` timed blocks; one row per block."""
+    device = spec["device"]
+    try:
+        import torchvision
+
+        base["torchvision_version"] = torchvision.__version__
+        flops = models.count_flops(
+            spec["model"], spec["num_classes"], spec["batch"], spec["input_size"], spec["mode"]
+        )
+        probe = devices.MemoryProbe(device)
+        model = models.build_model(spec["model"], spec["num_classes"], spec["seed"]).to(device)
+        images, labels = models.synthetic_batch(
+            spec["batch"], spec["input_size"], spec["num_classes"], spec["seed"]
+        )
+        images, labels = images.to(device), labels.to(device)
+        model, images = models.apply_variant(model, images, spec["variant"], device)
+        step = models.make_step(model, images, labels, spec["mode"], device, spec["dtype"])
+        setup_s = time.perf_counter() - start.process_t0 - start.lock_wait_s
+        result = timing.run(
+            step,
+            lambda: devices.synchronize(device),
+            spec["warmup"],
+            spec["repeats"],
+            spec["steps_per_repeat"],
+        )
+        peak = probe.peak_bytes()
+    except Exception as exc:  # noqa: BLE001 - every failure is a recorded result
+        return failed_rows(base, exc, device)
+
+    samples = result.samples_s
+    mean = statistics.fmean(samples)
+    cell = {
+        **base,
+        "status": "ok",
+        "cv": statistics.stdev(samples) / mean if len(samples) > 1 and mean > 0 else None,
+        "peak_memory_bytes": peak,
+        "flops_per_step": flops,
+        "compile_time_s": result.first_step_s if spec["variant"] == "compile" else None,
+        "setup_s": setup_s,
+        "lock_wait_s": start.lock_wait_s,
+        "launcher": start.launcher,
+        "final_loss": result.last_value if spec["mode"] == "train" else None,
+        "started_at": result.started_at,
+        "finished_at": result.finished_at,
+    }
+    return [
+        {**cell, "repeat": index, "step_time_s": seconds, "items_per_s": spec["batch"] / seconds}
+        for index, seconds in enumerate(samples)
+    ]

@@ -1,0 +1,1 @@
+"""Plan a study: validate the config, expand the cell matrix, build torch environments, launch jobs."""

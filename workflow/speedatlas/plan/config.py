@@ -1,0 +1,274 @@
+"""Validate a study config and give every mistake one clear message.
+
+`snakemake.utils.validate` reports the first schema error in jsonschema's words; users need the
+key, the bad value and the valid choices. So we run jsonschema ourselves first, turn its best
+error into one sentence, add the checks a schema cannot express (baseline in devices, model
+names torchvision knows), and only then let snakemake fill in the defaults.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
+
+# Keys a model mapping may override; everything else is study-wide.
+MODEL_OVERRIDES = (
+    "devices",
+    "torch_versions",
+    "batch_sizes",
+    "dtypes",
+    "modes",
+    "variants",
+    "input_size",
+    "num_classes",
+    "cpu_threads",
+    "timing",
+)
+
+
+class ConfigError(ValueError):
+    """A config mistake, phrased for the user: names the key, the value and what is valid."""
+
+
+def load_schema(path: Path = SCHEMA_PATH) -> dict[str, Any]:
+    with open(path) as handle:
+        return yaml.safe_load(handle)
+
+
+def key_path(path: Iterable[Any]) -> str:
+    """Render a jsonschema path as the user wrote it: models[1].batch_sizes[0]."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = root["$defs"][schema["$ref"].rsplit("/", 1)[-1]] | {
+            k: v for k, v in schema.items() if k != "$ref"
+        }
+    return schema
+
+
+def _describe(error: jsonschema.ValidationError, root: dict[str, Any]) -> str:
+    """One sentence for one jsonschema error."""
+    where = key_path(error.absolute_path)
+    value = error.instance
+    kind = error.validator
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if kind == "additionalProperties":
+        allowed = sorted(_resolve(schema, root).get("properties", {}))
+        unknown = sorted(set(value) - set(allowed))
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hints.append(f"'{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+        scope = "" if where == "(top level)" else f" in '{where}'"
+        return f"unknown key {', '.join(hints)}{scope}; valid keys: {', '.join(allowed)}"
+    if kind == "enum":
+        return f"key '{where}': {value!r} is not valid; choose one of {', '.join(map(str, error.validator_value))}"
+    if kind == "pattern":
+        hint = schema.get("x-hint", f"must match {error.validator_value}")
+        return f"key '{where}': {value!r} is not valid; {hint}"
+    if kind == "type":
+        return f"key '{where}': {value!r} has the wrong type; expected {error.validator_value}"
+    if kind == "minItems":
+        return f"key '{where}': the list is empty; give at least {error.validator_value} entry"
+    if kind == "uniqueItems":
+        seen, dupes = [], []
+        for item in value:
+            (dupes if item in seen else seen).append(item)
+        return f"key '{where}': duplicate entries {dupes!r}; list each value once"
+    if kind in ("minimum", "exclusiveMinimum"):
+        op = ">=" if kind == "minimum" else ">"
+        return f"key '{where}': {value!r} is too small; it must be {op} {error.validator_value}"
+    if kind in ("maximum", "exclusiveMaximum"):
+        op = "<=" if kind == "maximum" else "<"
+        return f"key '{where}': {value!r} is too large; it must be {op} {error.validator_value}"
+    if kind == "required":
+        return f"missing key {error.message.split()[0]} in '{where}'"
+    return f"key '{where}': {value!r}: {error.message}"
+
+
+def _best_error(errors: list[jsonschema.ValidationError]) -> jsonschema.ValidationError:
+    """The deepest, most specific error (inside anyOf, prefer the branch of the value's type)."""
+    error = jsonschema.exceptions.best_match(errors)
+    while error.context:
+        same_type = [e for e in error.context if e.validator != "type"]
+        error = jsonschema.exceptions.best_match(same_type or error.context)
+    return error
+
+
+def check_schema(config: dict[str, Any], schema: dict[str, Any]) -> None:
+    """Raise ConfigError naming the key and value of the most specific schema violation."""
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = list(validator.iter_errors(config))
+    if errors:
+        raise ConfigError(_describe(_best_error(errors), schema))
+
+
+def check_models(config: dict[str, Any], known_models: Iterable[str]) -> None:
+    """Reject model names torchvision does not know, with close matches, and duplicates."""
+    known = sorted(known_models)
+    seen: set[str] = set()
+    for index, entry in enumerate(config["models"]):
+        name = entry if isinstance(entry, str) else entry["name"]
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
+            hint = f"close matches: {', '.join(close)}" if close else "see torchvision.models.list_models()"
+            raise ConfigError(f"key 'models[{index}]': unknown torchvision model {name!r}; {hint}")
+        if name in seen:
+            raise ConfigError(f"key 'models[{index}]': model {name!r} is listed twice; list each model once")
+        seen.add(name)
+
+
+def check_probe_model(config: dict[str, Any], known_models: Iterable[str]) -> None:
+    """The dtype support probe's model must be one torchvision knows (when the probe is on)."""
+    probe = config["dtype_support"]
+    known = sorted(known_models)
+    if probe["enabled"] and probe["model"] not in known:
+        close = difflib.get_close_matches(probe["model"], known, n=5, cutoff=0.5)
+        hint = f"close matches: {', '.join(close)}" if close else "see torchvision.models.list_models()"
+        raise ConfigError(f"key 'dtype_support.model': unknown torchvision model {probe['model']!r}; {hint}")
+
+
+def check_semantics(config: dict[str, Any]) -> None:
+    """Cross-key rules a JSON schema cannot state."""
+    if config["baseline_device"] not in config["devices"]:
+        raise ConfigError(
+            f"key 'baseline_device': {config['baseline_device']!r} is not in devices "
+            f"{config['devices']!r}; add it to devices or pick one of them"
+        )
+    check_workloads(config)
+    baseline_torch = config.get("baseline_torch")
+    if baseline_torch is not None and baseline_torch not in config["torch_versions"]:
+        raise ConfigError(
+            f"key 'baseline_torch': {baseline_torch!r} is not in torch_versions "
+            f"{config['torch_versions']!r}; add it there or pick one of them"
+        )
+
+
+def check_torch_versions(config: dict[str, Any]) -> None:
+    """Refuse torch versions older than the runner supports (torch.device as a context, get_model)."""
+    from speedatlas.plan.torch_envs import CURRENT, OLDEST_SUPPORTED, release
+
+    lists = [("torch_versions", config["torch_versions"])] + [
+        (f"models[{i}].torch_versions", entry["torch_versions"])
+        for i, entry in enumerate(config["models"])
+        if isinstance(entry, dict) and "torch_versions" in entry
+    ]
+    oldest = ".".join(map(str, OLDEST_SUPPORTED))
+    for key, versions in lists:
+        for index, version in enumerate(versions):
+            if version != CURRENT and release(version)[:2] < OLDEST_SUPPORTED:
+                raise ConfigError(
+                    f"key '{key}[{index}]': {version!r} is older than the oldest supported torch, {oldest}; "
+                    f"use {oldest} or newer"
+                )
+MNIST_CLASSES = 10
+
+
+def check_workloads(config: dict[str, Any]) -> None:
+    """The mnist_epoch workload trains on the ten MNIST digits: every head needs >= 10 classes."""
+    if "mnist_epoch" not in config["workload"]:
+        return
+    for index, entry in enumerate(config["models"]):
+        classes = entry.get("num_classes", config["num_classes"]) if isinstance(entry, dict) else config["num_classes"]
+        if classes < MNIST_CLASSES:
+            where = f"models[{index}].num_classes" if isinstance(entry, dict) and "num_classes" in entry else "num_classes"
+            raise ConfigError(
+                f"key '{where}': {classes!r} is too small for workload mnist_epoch; MNIST has "
+                f"{MNIST_CLASSES} digit classes, so it must be >= {MNIST_CLASSES}"
+            )
+
+
+def fill_nested_defaults(value: dict[str, Any], spec: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a config object with its schema defaults filled in, recursively.
+
+    Defaults of keys inside an object (data.images, dtype_support.tolerance.float16) are
+    otherwise only filled when the whole object is left out.
+    """
+    spec = _resolve(spec, root)
+    out = dict(value)
+    for key, sub in spec.get("properties", {}).items():
+        sub = _resolve(sub, root)
+        if key not in out and "default" in sub:
+            out[key] = copy.deepcopy(sub["default"])
+        if isinstance(out.get(key), dict) and "properties" in sub:
+            out[key] = fill_nested_defaults(out[key], sub, root)
+    return out
+
+
+def prepare(
+    raw: dict[str, Any],
+    known_models: Iterable[str],
+    schema: dict[str, Any] | None = None,
+    fill_defaults: Any = None,
+) -> dict[str, Any]:
+    """Validate `raw` and return a copy with every default filled in.
+
+    `fill_defaults(config, schema)` sets defaults in place; the Snakefile passes
+    `snakemake.utils.validate(..., set_default=True)`. Without it (unit tests) we fill the
+    top-level defaults ourselves.
+    """
+    schema = schema or load_schema()
+    config = copy.deepcopy(dict(raw))
+    check_schema(config, schema)
+    if fill_defaults is not None:
+        fill_defaults(config, schema)
+    for key, spec in schema["properties"].items():
+        if "default" in spec and key not in config:
+            config[key] = copy.deepcopy(spec["default"])
+    timing_defaults = schema["properties"]["timing"]["default"]
+    config["timing"] = {**timing_defaults, **config["timing"]}
+    for key in ("data", "dtype_support"):
+        config[key] = fill_nested_defaults(config[key], schema["properties"][key], schema)
+    if isinstance(config["workload"], str):
+        config["workload"] = [config["workload"]]
+    config.setdefault("baseline_torch", config["torch_versions"][0])
+    config.setdefault("cross_machine_baselines", [f"{config['machine']}/{config['baseline_device']}"])
+    config.setdefault("publish_name", config["machine"])
+    check_semantics(config)
+    check_torch_versions(config)
+    check_models(config, known_models)
+    check_probe_model(config, known_models)
+    return config
+
+
+def cache_dir() -> Path:
+    """Per-user cache of speedatlas (XDG_CACHE_HOME or ~/.cache)."""
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(root) / "speedatlas"
+
+
+def torchvision_models(cache_dir: Path | None = None) -> list[str]:
+    """Classification models of the torchvision that runs snakemake.
+
+    Importing torchvision costs seconds, paid on every snakemake start (and by every job on a
+    cluster); the list only changes with torchvision's version, so it is cached per version.
+    """
+    from importlib.metadata import version
+
+    cache = Path(cache_dir) / f"torchvision-{version('torchvision')}-models.json" if cache_dir else None
+    if cache is not None and cache.is_file():
+        return json.loads(cache.read_text())
+    import torchvision
+
+    names = sorted(torchvision.models.list_models(module=torchvision.models))
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(names))
+        os.replace(tmp, cache)
+    return names

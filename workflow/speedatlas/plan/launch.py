@@ -1,0 +1,56 @@
+"""Start and stop the fork server for a snakemake run (orchestration side).
+
+`launcher: forkserver` (or `auto` on Linux) makes the cells of torch version "current" fork from
+one process that imported torch once, instead of starting a fresh interpreter each; see
+speedatlas/measure/forkserver.py. Per-cell processes, files and rerun semantics are unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SOCKET_ENV = "SPEEDATLAS_FORKSERVER"
+_server: subprocess.Popen | None = None
+
+
+def wanted(launcher: str) -> bool:
+    """`auto` forks on Linux only: on macOS, forking after Objective-C/Metal initialisation is unsafe."""
+    return launcher == "forkserver" or (launcher == "auto" and sys.platform.startswith("linux"))
+
+
+def start(launcher: str, timeout_s: float = 180) -> str | None:
+    """Start the server if the config asks for it; export its socket path to the jobs."""
+    global _server
+    if not wanted(launcher) or _server is not None:
+        return None
+    path = os.path.join(tempfile.gettempdir(), f"speedatlas-fs-{os.getpid()}.sock")
+    _server = subprocess.Popen(
+        [sys.executable, "-m", "speedatlas.measure.forkserver", "--socket", path, "--parent", str(os.getpid())],
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + timeout_s
+    while not Path(path).exists():
+        if _server.poll() is not None or time.monotonic() > deadline:
+            print("speedatlas: the fork server did not start; cells start their own processes", file=sys.stderr)
+            stop()
+            return None
+        time.sleep(0.05)
+    os.environ[SOCKET_ENV] = path
+    return path
+
+
+def stop() -> None:
+    global _server
+    os.environ.pop(SOCKET_ENV, None)
+    if _server is not None:
+        _server.terminate()
+        try:
+            _server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            _server.kill()
+        _server = None

@@ -1,0 +1,155 @@
+"""Expand a validated config into cells: one benchmark job each, with only its own settings.
+
+Pure Python on purpose (no torch, no snakemake) so the expansion is unit-testable and fast on
+matrices of ten thousand cells.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from speedatlas.plan.config import MODEL_OVERRIDES
+
+# Bump when the measurement itself changes (what is timed, how it is synchronised, how inputs
+# are made): every cell's params carry it, so Snakemake reruns exactly the affected cells.
+PROTOCOL_VERSION = 1
+# The same for the mnist_epoch workload only (it is part of those cells' `data` settings, so a
+# change of the epoch protocol never reruns a synthetic cell).
+EPOCH_PROTOCOL_VERSION = 1
+
+# Path partitions, in order. Hive-style so pyarrow.dataset can read the whole tree.
+KEYS = ("machine", "workload", "torch", "device", "model", "dtype", "mode", "variant", "batch")
+CELL_PATTERN = "results/cells/" + "/".join(f"{k}={{{k}}}" for k in KEYS) + "/cell.parquet"
+
+
+@dataclass(frozen=True, order=True)
+class Cell:
+    """What one job measures: its key (the path) and its own settings (the params)."""
+
+    machine: str
+    workload: str
+    torch: str
+    device: str
+    model: str
+    dtype: str
+    mode: str
+    variant: str
+    batch: int
+    input_size: int
+    num_classes: int
+    warmup: int
+    repeats: int
+    steps_per_repeat: int
+    cpu_threads: int
+    seed: int
+    # Canonical JSON of the input pipeline's settings (mnist_epoch only; "" for synthetic, and
+    # then left out of the spec, so synthetic specs are what they were before workloads existed).
+    data: str = ""
+
+    @property
+    def key(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in KEYS}
+
+    @property
+    def path(self) -> str:
+        return CELL_PATTERN.format(**self.key)
+
+    def spec(self) -> str:
+        """Canonical JSON of everything that determines the measurement (Snakemake params).
+
+        Sorted keys, so the string (and with it Snakemake's params trigger) only changes when
+        a value does.
+        """
+        fields = asdict(self)
+        data = fields.pop("data")
+        if data:
+            fields["data"] = json.loads(data)
+        return json.dumps({**fields, "protocol": PROTOCOL_VERSION}, sort_keys=True)
+
+
+def epoch_settings(workload: str, batch: int, timing: dict[str, int], data: dict[str, Any]) -> dict[str, Any]:
+    """warmup/repeats/steps_per_repeat/data of a cell of this workload.
+
+    synthetic: the timing block as configured. mnist_epoch: one timed block is one epoch, so
+    steps_per_repeat = steps in an epoch (the last batch may be partial, as in the seed),
+    repeats = timed epochs, warmup = the steps of the one untimed warm-up epoch; `data` holds
+    what else changes the measurement (where the images come from, how many, the workers).
+    """
+    if workload != "mnist_epoch":
+        return {"warmup": timing["warmup"], "repeats": timing["repeats"],
+                "steps_per_repeat": timing["steps_per_repeat"], "data": ""}
+    steps = math.ceil(data["images"] / batch)
+    pipeline = {
+        "mnist_root": data["mnist_root"],
+        "download": data["download"],
+        "images": data["images"],
+        "num_workers": data["num_workers"],
+        "epoch_protocol": EPOCH_PROTOCOL_VERSION,
+    }
+    return {"warmup": steps, "repeats": data["epochs"], "steps_per_repeat": steps,
+            "data": json.dumps(pipeline, sort_keys=True)}
+
+
+def _model_settings(entry: str | dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """Study-wide settings with a model's own overrides on top."""
+    overrides = {} if isinstance(entry, str) else entry
+    settings = {key: overrides.get(key, config[key]) for key in MODEL_OVERRIDES}
+    settings["timing"] = overrides.get("timing", {})
+    settings["name"] = entry if isinstance(entry, str) else entry["name"]
+    return settings
+
+
+def _timing(config: dict[str, Any], device: str, model_timing: dict[str, int]) -> dict[str, int]:
+    """Study timing, then the device's overrides (timing_by_device), then the model's."""
+    return {**config["timing"], **config.get("timing_by_device", {}).get(device, {}), **model_timing}
+
+
+def expand(config: dict[str, Any]) -> list[Cell]:
+    """All cells of a validated config, sorted, without duplicates."""
+    cells = set()
+    for entry in config["models"]:
+        s = _model_settings(entry, config)
+        axes = itertools.product(
+            config["workload"],
+            s["torch_versions"],
+            s["devices"],
+            s["dtypes"],
+            s["modes"],
+            s["variants"],
+            s["batch_sizes"],
+        )
+        for workload, torch_version, device, dtype, mode, variant, batch in axes:
+            timing = _timing(config, device, s["timing"])
+            cells.add(
+                Cell(
+                    machine=config["machine"],
+                    workload=workload,
+                    torch=torch_version,
+                    device=device,
+                    model=s["name"],
+                    dtype=dtype,
+                    mode=mode,
+                    variant=variant,
+                    batch=int(batch),
+                    input_size=s["input_size"],
+                    num_classes=s["num_classes"],
+                    cpu_threads=s["cpu_threads"],
+                    seed=config["seed"],
+                    **epoch_settings(workload, int(batch), timing, config["data"]),
+                )
+            )
+    return sorted(cells)
+
+
+def index_by_path(cells: list[Cell]) -> dict[str, Cell]:
+    """Map each cell's output path to the cell, for Snakemake's input functions."""
+    return {cell.path: cell for cell in cells}
+
+
+def wildcard_values(cells: list[Cell]) -> dict[str, list[str]]:
+    """Every value each path key takes, to build wildcard_constraints from the config."""
+    return {k: sorted({str(getattr(c, k)) for c in cells}) for k in KEYS}

@@ -1,0 +1,1 @@
+"""Show the tables: plots, the Markdown/HTML report and the publish bundle."""

@@ -1,0 +1,119 @@
+"""A self-contained copy of a study for a docs site or a release, usable as an included result set.
+
+    results/publish/<name>/
+      index.html            the report as one HTML page, plots embedded
+      report.md             the Markdown report (links to plots/ and tables/ below)
+      plots/                every plot, PNG and SVG
+      tables/               cells and speed-ups as Parquet and CSV (+ speedups.md)
+      config/               the config file(s) given, and resolved.yaml (every default filled in)
+      cells/machine=…/…     every cell file of the study (its own and included machines')
+      manifest.json         what is in the bundle, with the sha256 and size of every file
+      SHA256SUMS            the same checksums for `sha256sum -c SHA256SUMS`
+
+Because `cells/` is a Hive tree and the manifest lists its checksums, the folder can be given to
+another study's `include_results` as is; that study verifies the checksums before merging. No
+timestamps are written, so the same inputs give the same bundle, byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from speedatlas.analyze.resultsets import MANIFEST, sha256
+from speedatlas.present.report import html_page, sections
+
+FORMAT = "speedatlas-bundle"
+FORMAT_VERSION = 1
+CHECKSUMS = "SHA256SUMS"
+
+
+def cell_relpath(path: str) -> Path:
+    """`machine=…/…/cell.parquet`: a cell file's path from its machine partition on."""
+    parts = Path(path).parts
+    for index in range(len(parts) - 1, -1, -1):
+        if parts[index].startswith("machine="):
+            return Path(*parts[index:])
+    raise ValueError(f"{path}: not inside a machine=… folder")
+
+
+def _copy(source: str | os.PathLike[str], target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+
+
+def build_manifest(folder: Path, name: str, cells: pd.DataFrame) -> dict[str, Any]:
+    """Checksums of every file in `folder` (except the manifest files), and what the bundle holds."""
+    files = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative = path.relative_to(folder).as_posix()
+        if relative in (MANIFEST, CHECKSUMS):
+            continue
+        files[relative] = {"sha256": sha256(path), "bytes": path.stat().st_size}
+    machines = {}
+    for machine, group in cells.groupby("machine", sort=True):
+        machines[machine] = {
+            "cells": len(group),
+            "ok": int((group["status"] == "ok").sum()),
+            "devices": sorted(group["device"].unique()),
+            "cpu_model": sorted(group["cpu_model"].dropna().unique()),
+            "pipeline_commit": sorted(group["pipeline_commit"].dropna().unique()),
+        }
+    return {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "name": name,
+        "machines": machines,
+        "usage": "add this folder to another study's include_results to compare machines",
+        "files": files,
+    }
+
+
+def publish(
+    out_dir: str,
+    name: str,
+    report_md: str,
+    plots: Sequence[str],
+    tables: Sequence[str],
+    cell_files: Sequence[str],
+    configs: Sequence[str],
+    study: dict[str, Any],
+) -> Path:
+    """Write the bundle to a temporary sibling folder, then rename it into place."""
+    final = Path(out_dir)
+    work = final.with_name(f".{final.name}.partial")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+
+    _copy(report_md, work / "report.md")
+    for plot in plots:
+        _copy(plot, work / "plots" / Path(plot).name)
+    for table in tables:
+        _copy(table, work / "tables" / Path(table).name)
+        if table.endswith("cells.parquet"):
+            pd.read_parquet(table).to_csv(work / "tables" / "cells.csv", index=False)
+    copied = set()
+    for cell in cell_files:
+        relative = cell_relpath(cell)
+        if relative not in copied:  # the same cell from two sources was checked identical when merging
+            _copy(cell, work / "cells" / relative)
+            copied.add(relative)
+    for config in configs:
+        _copy(config, work / "config" / Path(config).name)
+    (work / "config" / "resolved.yaml").write_text(sections.resolved_config(study))
+    (work / "index.html").write_text(html_page.to_html((work / "report.md").read_text(), base=work))
+
+    cells = pd.read_parquet(next(t for t in tables if t.endswith("cells.parquet")))
+    manifest = build_manifest(work, name, cells)
+    (work / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    (work / CHECKSUMS).write_text("".join(f"{e['sha256']}  {f}\n" for f, e in manifest["files"].items()))
+
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(work, final)
+    return final

@@ -1,0 +1,103 @@
+"""The Markdown report: findings first, then method, environment, tables, plots and failures.
+
+Pure: takes DataFrames and the study summary, returns text. Every number in it comes from the
+tables, so the tests can check sentences against table values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from speedatlas.analyze.aggregate import speedups_markdown
+from speedatlas.analyze.efficiency import efficiency_markdown
+from speedatlas.analyze.version_axis import report_section as torch_versions_section
+from speedatlas.present.report import sections
+from speedatlas.present.report.findings import summary as summary_findings
+
+
+def findings(cells: pd.DataFrame, speedups: pd.DataFrame, limit: int = 3, confidence: float = 0.95) -> list[str]:
+    """The few sentences a reader needs, computed from the tables (see speedatlas.present.report.findings)."""
+    return summary_findings(cells, speedups, limit, confidence)
+
+
+METHODOLOGY = """\
+Each cell is one Snakemake job and one fresh Python process. It builds the torchvision model with
+random weights (`weights=None`, seed {seed}) and a {num_classes}-class head, and makes one seeded
+synthetic batch of {input_size}×{input_size} RGB images that stays resident on the device, so no
+input pipeline is timed. A *train* step is forward, cross-entropy loss, backward and an Adam step;
+an *infer* step is a forward pass under `torch.inference_mode()`. float16/bfloat16 run under
+`torch.autocast` (with loss scaling for float16 training on CUDA).
+
+The first step and {warmup} warm-up steps in all are never timed. Then {repeats} timed blocks of
+{steps_per_repeat} step(s) run; every block ends with a device synchronize
+(`torch.cuda.synchronize()` / `torch.mps.synchronize()`), because accelerators run
+asynchronously and an unsynchronised timer measures only how fast work is queued. Each block gives
+one raw sample (seconds per step), all stored. Tables report the median with the interquartile
+range; speed-ups are ratios of medians with a {confidence:.0%} percentile-bootstrap interval
+({resamples} resamples of the raw samples). Only one timing job runs at a time on the machine
+(a Snakemake resource plus an OS file lock), and CPU cells use the configured thread count.
+"""
+
+
+def render(
+    cells: pd.DataFrame,
+    speedups: pd.DataFrame,
+    study: dict[str, Any],
+    plots: dict[str, str],
+    confidence: float = 0.95,
+    resamples: int = 2000,
+    extra_sections: Sequence[str] = (),
+) -> str:
+    """The whole report as Markdown; `plots` maps a plot name (report_sections.PLOT_TITLES) to a
+    path relative to the report.
+
+    `extra_sections` are ready Markdown sections (each starting with its '## ' heading), placed after
+    the speed-ups: the seed side by side, the epoch workload, the dtype support matrix.
+    """
+    machines = " vs ".join(sorted(cells["machine"].unique())) if len(cells) else study["machine"]
+    out = [f"# speedatlas report: {machines}\n"]
+    out.append("## Summary\n")
+    out.extend(f"- {s}" for s in findings(cells, speedups, confidence=confidence) or ["No cell ran successfully."])
+    out.append("")
+
+    out.append("## What was run\n")
+    out.append(sections.what_was_run(cells, study))
+
+    out.append("## Methodology\n")
+    out.append(METHODOLOGY.format(**study["timing"], seed=study.get("seed", 0), num_classes=study["num_classes"],
+                                  input_size=study["input_size"], confidence=confidence, resamples=resamples))
+    out.append(sections.cross_machine_method(speedups, study))
+
+    out.append("## Environment\n")
+    out.append(sections.environment(cells))
+
+    out.extend(torch_versions_section(cells))  # empty for a study of one torch version
+
+    out.append("## Speed-ups\n")
+    out.append(
+        "Speed-up = median time per image of the baseline / that of the candidate (above 1: the "
+        f"candidate is faster), with a {confidence:.0%} bootstrap interval in brackets; `n.s.` marks an "
+        "interval that includes 1 (no clear difference). One column per batch size; every pair of cells "
+        "is in `tables/speedups.csv`.\n"
+    )
+    out.append(speedups_markdown(speedups))
+    out.extend(section.rstrip() + "\n" for section in extra_sections)
+
+    out.append("## Plots\n")
+    out.append(sections.plots(plots, speedups))
+
+    out.append("## Hardware efficiency and memory\n")
+    out.append(efficiency_markdown(cells))
+
+    out.append("## Cells that did not run\n")
+    out.append(sections.failed_cells(cells))
+
+    out.append("## How to reproduce\n")
+    out.append(sections.reproduce(cells, study))
+
+    out.append("## All cells\n")
+    out.append(sections.all_cells(cells))
+    return "\n".join(out)

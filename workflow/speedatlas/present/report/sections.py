@@ -1,0 +1,205 @@
+"""Sections of the Markdown report that know about several machines and about publishing.
+
+Pure functions of the tables and the study summary, each returning Markdown text; `report.render`
+puts them in order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from speedatlas.analyze.machine_axis import AXIS as MACHINE_AXIS
+from speedatlas.analyze.tables import markdown_table
+
+# Facts of a machine (one value per machine, several joined) and of each device on it.
+MACHINE_FACTS = {
+    "cpu_model": "CPU",
+    "os": "OS",
+    "python": "Python",
+    "host": "host",
+    "threads": "CPU threads used",
+    "pipeline_commit": "speedatlas commit",
+    "mps_fallback": "PYTORCH_ENABLE_MPS_FALLBACK",
+}
+DEVICE_COLUMNS = {
+    "device": "device",
+    "device_name": "device name",
+    "torch_requested": "torch requested",
+    "torch_version": "torch",
+    "torchvision_version": "torchvision",
+    "torch_build": "build",
+}
+PLOT_TITLES = {
+    "speedup_heatmap": "Speed-ups by model and batch size",
+    "throughput": "Throughput vs batch size",
+    "noise": "Run-to-run noise per cell",
+    "torch_versions": "Throughput by torch version",
+}
+ERROR_CHARS = 160
+# Keys of the study summary that are not config keys.
+NOT_CONFIG = ("cells", "configfiles")
+
+
+def _join(values) -> str:
+    unique = [str(v) for v in pd.unique(pd.Series(list(values)).dropna())]
+    return ", ".join(unique) if unique else "unknown"
+
+
+def environment(cells: pd.DataFrame) -> str:
+    """One subsection per machine: its facts, then a row per device and torch version."""
+    measured = cells[cells["torch_version"].notna() & (cells["status"] != "unavailable")]
+    if measured.empty:
+        return "_No cell ran, so no environment was recorded._\n"
+    parts = []
+    for machine, group in measured.groupby("machine", sort=True):
+        shown = [c for c in MACHINE_FACTS if c != "mps_fallback" or (group["device"] == "mps").any()]
+        facts = pd.DataFrame({"": [MACHINE_FACTS[c] for c in shown], "value": [_join(group[c]) for c in shown]})
+        devices = group[list(DEVICE_COLUMNS)].drop_duplicates().sort_values(["device", "torch_version"])
+        parts.append(f"### {machine}\n\n" + markdown_table(facts) + "\n" + markdown_table(devices.rename(columns=DEVICE_COLUMNS)))
+    return "\n".join(parts)
+
+
+def what_was_run(cells: pd.DataFrame, study: dict[str, Any]) -> str:
+    """The matrix in one paragraph, plus the result sets of other machines."""
+    counts = cells["status"].value_counts().sort_index()
+    models = ", ".join(m if isinstance(m, str) else m["name"] for m in study["models"])
+    text = (
+        f"{len(cells)} cells ({', '.join(f'{n} {s}' for s, n in counts.items())}). This machine, "
+        f"`{study['machine']}`: models {models}; devices {', '.join(study['devices'])} (baseline "
+        f"{study['baseline_device']}); batch sizes {', '.join(map(str, study['batch_sizes']))}; dtypes "
+        f"{', '.join(study['dtypes'])}; modes {', '.join(study['modes'])}; variants "
+        f"{', '.join(study['variants'])}; torch {', '.join(study['torch_versions'])}; input "
+        f"{study['input_size']}×{study['input_size']}. Per-model overrides are in the config below.\n"
+    )
+    others = cells[cells["machine"] != study["machine"]]
+    if study.get("include_results") or len(others):
+        text += ("\nMachines in this study (the cells of other machines were measured there, with the same "
+                 "protocol, and merged here from their result sets):\n\n")
+        rows = []
+        for machine, group in cells.groupby("machine", sort=True):
+            rows.append({
+                "machine": machine,
+                "cells": len(group),
+                "ran": int((group["status"] == "ok").sum()),
+                "devices": ", ".join(sorted(group["device"].unique())),
+                "models": ", ".join(sorted(group["model"].unique())),
+            })
+        text += markdown_table(pd.DataFrame(rows))
+        sources = study.get("include_results", [])
+        if sources:
+            text += "\nIncluded from: " + ", ".join(f"`{s}`" for s in sources) + ".\n"
+    return text
+
+
+def cross_machine_method(speedups: pd.DataFrame, study: dict[str, Any]) -> str:
+    """How machines are compared, only when the study holds more than one."""
+    if speedups.empty or speedups["machine"].nunique() < 2:
+        return ""
+    baselines = ", ".join(f"`{b}`" for b in study.get("cross_machine_baselines", []))
+    return (
+        "**Across machines.** Each machine's cells were timed on that machine, with the same protocol, "
+        "and carry their own environment (below). A speed-up across machines compares a machine/device "
+        f"with a baseline machine/device ({baselines}; key `cross_machine_baselines`) for cells whose "
+        "other keys are equal: model, batch size, dtype, mode, variant and requested torch version "
+        "(`current` is whatever torch each machine had: see Environment). Within one machine, devices "
+        "are compared with `baseline_device`.\n"
+    )
+
+
+def plots(paths: dict[str, str], speedups: pd.DataFrame) -> str:
+    """Embedded figures; the heatmap only when there is a device or machine comparison."""
+    has_comparison = not speedups.empty and speedups["axis"].isin([MACHINE_AXIS, "device"]).any()
+    out = []
+    for key, path in paths.items():
+        if key == "speedup_heatmap" and not has_comparison:
+            continue
+        title = PLOT_TITLES.get(key, key)
+        svg = path[: -len(".png")] + ".svg" if path.endswith(".png") else path
+        out.append(f"### {title}\n\n![{title}]({path})\n\n[SVG]({svg})\n")
+    return "\n".join(out) if out else "_No plots._\n"
+
+
+def _short(text: Any) -> str:
+    if text is None or (isinstance(text, float) and pd.isna(text)):
+        return ""
+    text = str(text).strip().splitlines()[0] if str(text).strip() else ""
+    return text if len(text) <= ERROR_CHARS else text[: ERROR_CHARS - 1] + "…"
+
+
+def failed_cells(cells: pd.DataFrame) -> str:
+    """Cells that did not run, grouped: one row per device, status and reason, with the cells."""
+    failed = cells[cells["status"] != "ok"].copy()
+    if failed.empty:
+        return "Every cell ran.\n"
+    failed["reason"] = failed["error"].map(_short)
+    several = cells["machine"].nunique() > 1
+    keys = (["machine"] if several else []) + ["device", "status", "reason"]
+    rows = []
+    for key, group in failed.groupby(keys, sort=True, dropna=False):
+        row = dict(zip(keys, key))
+        row.update(
+            cells=len(group),
+            models=", ".join(sorted(group["model"].unique())),
+            modes=", ".join(sorted(group["mode"].unique())),
+            batches=", ".join(map(str, sorted(group["batch_size"].unique()))),
+            dtypes=", ".join(sorted(group["dtype"].unique())),
+            torch=", ".join(sorted(group["torch_requested"].unique())),
+        )
+        rows.append(row)
+    order = (["machine"] if several else []) + ["device", "status", "cells", "models", "modes", "batches",
+                                                 "dtypes", "torch", "reason"]
+    return markdown_table(pd.DataFrame(rows)[order])
+
+
+def all_cells(cells: pd.DataFrame) -> str:
+    ok = cells[cells["status"] == "ok"]
+    several = cells["machine"].nunique() > 1
+    view = pd.DataFrame(
+        {
+            **({"machine": ok["machine"]} if several else {}),
+            # the same model/device/batch under two workloads (a resident batch, a whole epoch)
+            **({"workload": ok["workload"]} if cells["workload"].nunique() > 1 else {}),
+            "model": ok["model"],
+            "device": ok["device"],
+            "dtype": ok["dtype"],
+            "mode": ok["mode"],
+            "batch": ok["batch_size"],
+            "torch": ok["torch_version"],
+            "median ms/step": ok["median_s"].map(lambda s: f"{s * 1000:.2f}"),
+            "IQR ms": ok["iqr_s"].map(lambda s: f"{s * 1000:.2f}"),
+            "images/s": ok["items_per_s"].map("{:.1f}".format),
+            "CV": ok["cv"].map("{:.1%}".format),
+            "noisy": ok["noisy"].map({True: "yes", False: ""}),
+        }
+    )
+    return markdown_table(view)
+
+
+def resolved_config(study: dict[str, Any]) -> str:
+    """The study's config with every default filled in: save it and run it."""
+    config = {k: v for k, v in sorted(study.items()) if k not in NOT_CONFIG}
+    return yaml.safe_dump(config, sort_keys=True, default_flow_style=None, width=100)
+
+
+def reproduce(cells: pd.DataFrame, study: dict[str, Any]) -> str:
+    configs = study.get("configfiles") or ["config/config.yaml"]
+    option = " ".join(f"--configfile {c}" for c in configs)
+    commits = []
+    for machine, group in cells.groupby("machine", sort=True):
+        commits.append(f"`{machine}`: `{_join(group['pipeline_commit'])}`")
+    name = study.get("publish_name", study["machine"])
+    return (
+        f"speedatlas commit of the cells: {'; '.join(commits) or 'unknown'}. Check it out, then on "
+        f"the machine `{study['machine']}`:\n\n"
+        "```sh\n"
+        f"uv run snakemake --cores 1 {option}            # the study: cells, tables, plots, this report\n"
+        f"uv run snakemake --cores 1 {option} --report results/report.html   # Snakemake's HTML report\n"
+        f"uv run snakemake --cores 1 {option} publish    # a self-contained copy in results/publish/{name}/\n"
+        "```\n\n"
+        "Other machines' result sets are included by path (`include_results`), so copy them first. The "
+        "config, every default filled in (save it as a file and pass it with `--configfile`):\n\n"
+        "```yaml\n" + resolved_config(study) + "```\n"
+    )

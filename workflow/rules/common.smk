@@ -9,7 +9,6 @@ from pathlib import Path
 
 import yaml
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
 REPO = Path(workflow.basedir)
 sys.path.insert(0, str(REPO / "workflow"))
@@ -36,15 +35,10 @@ def load_study_config(cli_config, cli_configfiles):
     return {**base, **cli_config}
 
 
-def fill_defaults(data, schema):
-    validate(data, str(study_config.SCHEMA_PATH), set_default=True)
-
-
 try:
     STUDY = study_config.prepare(
         load_study_config(config, workflow.overwrite_configfiles),
         known_models=study_config.torchvision_models(study_config.cache_dir()),
-        fill_defaults=fill_defaults,
     )
 except study_config.ConfigError as error:
     raise WorkflowError(f"speedatlas config error: {error}") from None

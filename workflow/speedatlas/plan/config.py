@@ -193,47 +193,22 @@ def check_workloads(config: dict[str, Any]) -> None:
             )
 
 
-def fill_nested_defaults(value: dict[str, Any], spec: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a config object with its schema defaults filled in, recursively.
+def fill_defaults(config: dict[str, Any], schema_path: Path = SCHEMA_PATH) -> None:
+    """Every default from the schema, nested ones included, by snakemake's own validator.
 
-    Defaults of keys inside an object (data.images, dtype_support.tolerance.float16) are
-    otherwise only filled when the whole object is left out.
+    The schema is the single source of defaults: nothing here repeats one.
     """
-    spec = _resolve(spec, root)
-    out = dict(value)
-    for key, sub in spec.get("properties", {}).items():
-        sub = _resolve(sub, root)
-        if key not in out and "default" in sub:
-            out[key] = copy.deepcopy(sub["default"])
-        if isinstance(out.get(key), dict) and "properties" in sub:
-            out[key] = fill_nested_defaults(out[key], sub, root)
-    return out
+    from snakemake.utils import validate
+
+    validate(config, str(schema_path), set_default=True)
 
 
-def prepare(
-    raw: dict[str, Any],
-    known_models: Iterable[str],
-    schema: dict[str, Any] | None = None,
-    fill_defaults: Any = None,
-) -> dict[str, Any]:
-    """Validate `raw` and return a copy with every default filled in.
-
-    `fill_defaults(config, schema)` sets defaults in place; the Snakefile passes
-    `snakemake.utils.validate(..., set_default=True)`. Without it (unit tests) we fill the
-    top-level defaults ourselves.
-    """
+def prepare(raw: dict[str, Any], known_models: Iterable[str], schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Validate `raw` and return a copy with every default filled in (from the schema)."""
     schema = schema or load_schema()
     config = copy.deepcopy(dict(raw))
     check_schema(config, schema)
-    if fill_defaults is not None:
-        fill_defaults(config, schema)
-    for key, spec in schema["properties"].items():
-        if "default" in spec and key not in config:
-            config[key] = copy.deepcopy(spec["default"])
-    timing_defaults = schema["properties"]["timing"]["default"]
-    config["timing"] = {**timing_defaults, **config["timing"]}
-    for key in ("data", "dtype_support"):
-        config[key] = fill_nested_defaults(config[key], schema["properties"][key], schema)
+    fill_defaults(config)
     if isinstance(config["workload"], str):
         config["workload"] = [config["workload"]]
     config.setdefault("baseline_torch", config["torch_versions"][0])

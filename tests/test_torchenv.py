@@ -195,6 +195,10 @@ def test_speedups_name_the_actual_versions():
 def test_version_order():
     versions = ["2.10.0", "2.9.1+cu128", "2.0.1+cu117", None]
     assert sorted(versions, key=version_axis.version_key) == ["2.0.1+cu117", "2.9.1+cu128", "2.10.0", None]
+    # PEP 440: development builds and release candidates come before their release
+    versions = ["2.6.0+cu128", "2.6.0", "2.6.0rc1", "2.6.0.dev20241112", "not-a-version", "2.5.1"]
+    assert sorted(versions, key=version_axis.version_key) == [
+        "2.5.1", "2.6.0.dev20241112", "2.6.0rc1", "2.6.0", "2.6.0+cu128", "not-a-version"]
 
 
 @pytest.mark.parametrize(
@@ -211,3 +215,25 @@ def test_torch_older_than_supported_is_refused(config, fragment):
         prepare({"models": ["resnet18"], **config}, ["resnet18", "vgg16"])
     assert fragment in str(error.value)
     assert prepare({"models": ["resnet18"], "torch_versions": ["current", "2.0", "2.0.1"]}, ["resnet18"])
+
+
+def test_build_steps_stream_their_output_while_they_run(monkeypatch):
+    """The torch_env log shows uv's lines as uv prints them, not only when it ends."""
+    import io
+    import time
+
+    seen: list[tuple[float, str]] = []
+
+    class Recorder(io.StringIO):
+        def write(self, text):
+            seen.append((time.perf_counter(), text))
+            return len(text)
+
+    monkeypatch.setattr(sys, "stderr", Recorder())
+    script = "import sys, time; print('first', file=sys.stderr, flush=True); time.sleep(2); print('done')"
+    start = time.perf_counter()
+    stdout = torch_envs._run([sys.executable, "-c", script], "a slow step", summary=torch_envs.last_line)
+    ended = time.perf_counter()
+    first = next(t for t, text in seen if "first" in text)
+    assert stdout == "done\n"
+    assert first - start < ended - start - 1.5, "the first line was echoed only when the step ended"

@@ -234,33 +234,37 @@ def _check_machines(raw: pd.DataFrame) -> None:
                         )
 
 
-def _fingerprint(group: pd.DataFrame) -> tuple:
-    times = tuple(sorted(group["step_time_s"].dropna().round(12)))
-    return (tuple(sorted(group["status"].unique())), times)
-
-
 def _drop_duplicate_cells(raw: pd.DataFrame) -> pd.DataFrame:
+    """Keep one copy of a cell found in several sources; refuse copies that differ.
+
+    Vectorised over the duplicated cells: one groupby fingerprints every (cell, source) pair by
+    its statuses and sorted step times (a loop of masks over the whole frame grew quadratically).
+    """
     keys = list(PARTITION_COLUMNS.values())
     sources_per_key = raw.groupby(keys, sort=False)["_source"].nunique()
     duplicated = sources_per_key[sources_per_key > 1]
     if duplicated.empty:
         return raw
+    in_duplicated = pd.MultiIndex.from_frame(raw[keys]).isin(duplicated.index)
+    copies = raw[in_duplicated]
+    prints = copies.groupby(keys + ["_source"], sort=False).agg(
+        statuses=("status", lambda s: tuple(sorted(s.unique()))),
+        times=("step_time_s", lambda s: tuple(sorted(s.dropna().round(12)))),
+    )
+    differing = prints.groupby(level=keys, sort=False).nunique().max(axis=1) > 1
+    if differing.any():
+        key = differing[differing].index[0]
+        sources = list(dict.fromkeys(prints.loc[key].index))
+        described = ", ".join(f"{k}={v}" for k, v in zip(keys, key))
+        raise MergeError(
+            f"cell ({described}) is in {sources[0]!r} and {sources[1]!r} with different measurements; "
+            "keep it in one result set only (or give the machines different labels)"
+        )
+    first_source = copies.drop_duplicates(keys).set_index(keys)["_source"]
+    kept_source = first_source.reindex(pd.MultiIndex.from_frame(copies[keys])).to_numpy()
     drop = pd.Series(False, index=raw.index)
-    for key in duplicated.index:
-        mask = pd.Series(True, index=raw.index)
-        for column, value in zip(keys, key):
-            mask &= raw[column] == value
-        cell = raw[mask]
-        sources = list(dict.fromkeys(cell["_source"]))
-        prints = {source: _fingerprint(cell[cell["_source"] == source]) for source in sources}
-        if len(set(prints.values())) > 1:
-            described = ", ".join(f"{k}={v}" for k, v in zip(keys, key))
-            raise MergeError(
-                f"cell ({described}) is in {sources[0]!r} and {sources[1]!r} with different measurements; "
-                "keep it in one result set only (or give the machines different labels)"
-            )
-        drop |= mask & (raw["_source"] != sources[0])
-    return raw[~drop]
+    drop[copies.index[copies["_source"].to_numpy() != kept_source]] = True
+    return raw[~drop.to_numpy()]
 
 
 def read_study(

@@ -8,9 +8,9 @@ exactly which builds were compared. Orchestration side: pandas, pure functions.
 
 from __future__ import annotations
 
-import re
 
 import pandas as pd
+from packaging.version import InvalidVersion, Version
 
 from speedatlas.analyze import tables
 
@@ -19,11 +19,14 @@ VERSION_COLUMNS = ("baseline_torch_version", "candidate_torch_version")
 
 
 def version_key(version: object) -> tuple:
-    """Sort key of a version string: '2.10.0+cu128' after '2.9.1'; missing versions last."""
+    """Sort key of a version string, by PEP 440 (packaging): 2.6.0.dev… < 2.6.0rc1 < 2.6.0 <
+    2.6.0+cu128 < 2.10.0; strings that are no version after those, missing versions last."""
     if not isinstance(version, str) or not version:
-        return (1, ())
-    parts = re.split(r"[.+]", version)
-    return (0, tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts))
+        return (2, "")
+    try:
+        return (0, Version(version))
+    except InvalidVersion:
+        return (1, version)
 
 
 def label(requested: str, actual: object) -> str:

@@ -31,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -187,13 +188,28 @@ def _run(command: list[str], what: str, env: dict[str, str] | None = None, summa
     """Run a build step, echo its output to our log; raise BuildError with its message on failure."""
     shown = " ".join(command)
     print(f"speedatlas: {what}: {shown if len(shown) < 300 else shown[:300] + ' …'}", file=sys.stderr, flush=True)
-    result = subprocess.run(command, capture_output=True, text=True, env=env)
-    output = result.stdout + result.stderr
-    sys.stderr.write(output)
-    sys.stderr.flush()
-    if result.returncode != 0:
-        raise BuildError(f"{what} failed: {summary(result.stderr or output)}")
-    return result.stdout
+    # stdout and stderr are read on two threads and echoed line by line as they come, so the
+    # rule's log shows uv's progress through a download of several GB, not nothing until the end.
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    captured: dict[str, list[str]] = {"stdout": [], "stderr": []}
+
+    def echo(stream, name: str) -> None:
+        for line in stream:
+            captured[name].append(line)
+            sys.stderr.write(line)
+            sys.stderr.flush()
+
+    readers = [threading.Thread(target=echo, args=(process.stdout, "stdout")),
+               threading.Thread(target=echo, args=(process.stderr, "stderr"))]
+    for reader in readers:
+        reader.start()
+    returncode = process.wait()
+    for reader in readers:
+        reader.join()
+    stdout, stderr = "".join(captured["stdout"]), "".join(captured["stderr"])
+    if returncode != 0:
+        raise BuildError(f"{what} failed: {summary(stderr or stdout + stderr)}")
+    return stdout
 
 
 def _tool_env() -> dict[str, str]:

@@ -1,0 +1,101 @@
+"""Cells measured in several processes, and host-bound cells, through the tables (issue 14)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from speedatlas.analyze import aggregate, multiprocess, speedup_markdown, stats, tables
+from speedatlas.measure import cellio
+from speedatlas.present.report import assemble as report
+
+KEYS = list(tables.CELL_KEYS)
+
+
+def rows(device="cuda", batch=4, centres=(1.0,), n=8, host_share=None, seed=0):
+    """One cell: `n` samples around each of the processes' `centres` (process column only if >1)."""
+    base = {"machine": "m", "workload": "synthetic", "torch_requested": "current", "device": device,
+            "model": "resnet18", "dtype": "float32", "mode": "train", "variant": "eager", "batch_size": batch,
+            "status": "ok", "torch_version": "2.9.0", "host_share": host_share}
+    rng = np.random.default_rng(seed)
+    out = []
+    for process, centre in enumerate(centres):
+        extra = {"process": process} if len(centres) > 1 else {}
+        out += [{**base, **extra, "repeat": i, "step_time_s": t}
+                for i, t in enumerate(centre * rng.uniform(0.99, 1.01, n))]
+    return out
+
+
+def frame(*cells):
+    return cellio.rows_to_table([r for cell in cells for r in cell]).to_pandas()
+
+
+def test_multiprocess_cell_value_is_the_mean_of_process_medians():
+    raw = frame(rows(centres=(1.0, 1.4, 1.2)), rows(device="cpu", centres=(2.0,)))
+    cells = tables.summarize_cells(raw).set_index("device")
+    assert cells.loc["cuda", "processes"] == 3 and cells.loc["cpu", "processes"] == 1
+    expected = np.mean([np.median(raw[(raw.device == "cuda") & (raw.process == p)].step_time_s) for p in range(3)])
+    assert cells.loc["cuda", "median_s"] == pytest.approx(expected)
+    assert cells.loc["cpu", "median_s"] == pytest.approx(np.median(raw[raw.device == "cpu"].step_time_s))
+    assert cells.loc["cuda", "items_per_s"] == pytest.approx(4 / expected)
+
+
+def test_speedup_interval_of_a_multiprocess_cell_spans_its_processes():
+    """Two processes at 1.0 and 1.5 s: a single-process reading would give an interval of a few
+    percent; the two-level interval reaches both processes' speeds."""
+    raw = frame(rows(device="cpu", centres=(2.0,), n=20), rows(device="cuda", centres=(1.0, 1.5), n=20))
+    speedups = tables.speedup_table(raw, "cpu", "current")
+    row = speedups[speedups.axis == "device"].iloc[0]
+    assert row.speedup == pytest.approx(2.0 / 1.25, rel=0.01)
+    assert row.ci_low < 2.0 / 1.45 and row.ci_high > 2.0 / 1.05
+
+
+def test_single_process_intervals_are_unchanged_by_the_new_path():
+    """Cells of one process keep today's exact bootstrap, bit for bit."""
+    raw = frame(rows(device="cpu", centres=(2.0,)), rows(device="cuda", centres=(1.0,)))
+    samples = tables.Samples(raw, 500, seed=3)
+    rng = np.random.default_rng(3)
+    ordered = sorted(samples.keys)  # bootstrap order: by size, then cell order
+    block = np.stack([samples.values[k] for k in ordered])
+    expected = stats.bootstrap_medians(block, 500, rng)
+    for key, replicate in zip(ordered, expected):
+        assert np.array_equal(samples.boot[key], replicate)
+
+
+def test_old_files_without_the_new_columns_aggregate(tmp_path):
+    old = [{k: v for k, v in r.items() if k not in ("process", "host_share")} for r in rows(centres=(1.0,))]
+    path = tmp_path / "cell.parquet"
+    table = cellio.rows_to_table(old).drop_columns(["process", "host_share", "device_step_time_s"])
+    cellio.write_atomic(table, path)
+    raw = tables.read_cells([str(path)], tables.AGGREGATE_COLUMNS)
+    cells = tables.summarize_cells(raw)
+    assert cells.iloc[0].processes == 1 and pd.isna(cells.iloc[0].host_share) and not cells.iloc[0].host_bound
+
+
+def test_host_bound_flag_threshold_and_marks_in_the_tables():
+    raw = frame(rows(device="cpu", centres=(2.0,)), rows(device="cuda", centres=(1.0,), host_share=0.95),
+                rows(device="cpu", batch=64, centres=(9.0,)), rows(device="cuda", batch=64, centres=(1.0,), host_share=0.3))
+    cells = tables.summarize_cells(raw, host_bound_share=0.9)
+    bound = cells.set_index(["device", "batch_size"])["host_bound"]
+    assert bound[("cuda", 4)] and not bound[("cuda", 64)] and not bound[("cpu", 4)]
+    assert not tables.summarize_cells(raw, host_bound_share=0.99).host_bound.any()
+    speedups = multiprocess.mark_host_bound(tables.speedup_table(raw, "cpu", "current"), cells, tables.CELL_KEYS)
+    device = speedups[speedups.axis == "device"].set_index("batch_size")["host_bound"]
+    assert device[4] and not device[64]
+    # batch axis: batch 64 over batch 4 on cuda involves the host-bound batch-4 baseline
+    batch = speedups[(speedups.axis == "batch_size") & (speedups.device == "cuda")].iloc[0]
+    assert batch.host_bound
+    markdown = aggregate.speedups_markdown(speedups)
+    assert markdown.count("†") == 2  # cuda vs cpu at batch 4; cuda batch 64 vs 4 (cpu: no mark)
+    table = speedup_markdown.pivot(speedups[speedups.axis == "device"], "device")
+    assert table["batch 4"].iloc[0].endswith(" †") and not table["batch 64"].iloc[0].endswith("†")
+    note = multiprocess.host_bound_note(cells, 0.9)
+    assert note.startswith("1 of 2 accelerator cells are host-bound")
+
+
+def test_report_says_when_intervals_come_from_one_process():
+    raw = frame(rows(device="cpu", centres=(2.0,)), rows(device="cuda", centres=(1.0, 1.1)))
+    cells = tables.summarize_cells(raw)
+    notes = report.interval_notes(cells, {"timing": {"processes": 1}})
+    assert any(n.startswith("1 of 2 ok cells were measured in a single process") for n in notes)
+    notes = report.interval_notes(cells[cells.device == "cuda"], {"timing": {"processes": 2}})
+    assert notes and "2 fresh processes" in notes[0] and not any("single process" in n for n in notes)

@@ -99,3 +99,31 @@ def test_report_says_when_intervals_come_from_one_process():
     assert any(n.startswith("1 of 2 ok cells were measured in a single process") for n in notes)
     notes = report.interval_notes(cells[cells.device == "cuda"], {"timing": {"processes": 2}})
     assert notes and "2 fresh processes" in notes[0] and not any("single process" in n for n in notes)
+
+
+@pytest.mark.slow
+def test_end_to_end_study_with_two_processes(tmp_path):
+    """A CPU study with timing.processes: 2: each cell's file holds both processes' samples,
+    forked separately (own set-up), and the tables and report say so."""
+    import pyarrow.parquet as pq
+
+    from conftest import snakemake, write_config
+
+    config = {
+        "machine": "mp", "devices": ["cpu"], "baseline_device": "cpu",
+        "models": [{"name": "mobilenet_v3_small", "modes": ["infer"]}], "batch_sizes": [1, 2],
+        "input_size": 32, "num_classes": 4, "cpu_threads": 1, "dtype_support": {"enabled": False},
+        "timing": {"warmup": 1, "repeats": 3, "steps_per_repeat": 1, "processes": 2},
+    }
+    snakemake(tmp_path, write_config(tmp_path, config), "--cores", "2")
+    files = sorted((tmp_path / "results" / "cells").rglob("cell.parquet"))
+    assert len(files) == 2
+    assert not list((tmp_path / "results" / "cells").rglob(".*process*"))  # parts removed
+    raw = pq.read_table(files[0]).to_pandas()
+    assert raw["process"].tolist() == [0, 0, 0, 1, 1, 1] and (raw["status"] == "ok").all()
+    assert raw.groupby("process")["started_at"].first().is_monotonic_increasing
+    assert raw["host_share"].isna().all()  # cpu
+    cells = pd.read_parquet(tmp_path / "results" / "tables" / "cells.parquet")
+    assert (cells["processes"] == 2).all()
+    text = (tmp_path / "results" / "report.md").read_text()
+    assert "Each cell ran in 2 fresh processes" in text and "single process" not in text

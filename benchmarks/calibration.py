@@ -32,7 +32,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow"))
 
-from speedatlas import tables  # noqa: E402
+from speedatlas.analyze import tables  # noqa: E402
 
 
 def run_study(config: str, directory: Path, cores: int) -> float:

@@ -2,7 +2,7 @@
 independent minimal loop's median to the pipeline's, and whether it lies in the pipeline's
 interval (issue 14).
 
-Every cell of the config runs through the pipeline (speedatlas.supervisor: fresh processes,
+Every cell of the config runs through the pipeline (speedatlas.measure.supervisor: fresh processes,
 timing.processes of them, each writing its rows) and through PLAIN_LOOP below (its own few
 dozen lines, none of the runner's code, in as many fresh processes), alternately: pipeline,
 plain, pipeline, plain... for --rounds rounds, so drift of the machine hits both alike.
@@ -30,8 +30,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow"))
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "workflow"), os.environ.get("PYTHONPATH", "")])}
 
-from speedatlas import matrix, stats  # noqa: E402
-from speedatlas.config import cache_dir, prepare, torchvision_models  # noqa: E402
+from speedatlas.analyze import stats  # noqa: E402
+from speedatlas.plan import matrix  # noqa: E402
+from speedatlas.plan.config import cache_dir, prepare, torchvision_models  # noqa: E402
 
 PLAIN_LOOP = r'''
 import json, sys, time
@@ -94,7 +95,7 @@ def pipeline(spec: dict, out: Path) -> list[list[float]] | str:
     import pyarrow.parquet as pq
 
     out.unlink(missing_ok=True)
-    subprocess.run([sys.executable, "-m", "speedatlas.supervisor", "--python", sys.executable,
+    subprocess.run([sys.executable, "-m", "speedatlas.measure.supervisor", "--python", sys.executable,
                     "--spec", json.dumps(spec), "--out", str(out)], env=ENV, check=True, capture_output=True)
     rows = pq.read_table(out).to_pylist()
     if rows[0]["status"] != "ok":

@@ -75,7 +75,7 @@ def test_processes_enter_the_spec_only_above_one():
     """timing.processes: 1 keeps every existing cell's spec (no rerun); 3 is in the spec."""
     import json
 
-    from speedatlas.config import prepare
+    from speedatlas.plan.config import prepare
 
     base = {"models": ["resnet18"], "devices": ["cpu"], "batch_sizes": [1], "modes": ["infer"]}
     one = matrix.expand(prepare(base, ["resnet18"]))

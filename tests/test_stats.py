@@ -116,3 +116,15 @@ def test_two_level_bootstrap_is_reproducible_across_chunks():
     a = stats.bootstrap_process_medians(x, 300, np.random.default_rng(4), chunk=5)
     b = stats.bootstrap_process_medians(x, 300, np.random.default_rng(4), chunk=5)
     assert a.shape == (5, 300) and np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6])
+def test_median_pair_law_matches_enumeration(n):
+    """The law of the middle order statistics of n uniform indices, against all n**n draws."""
+    import itertools
+
+    counts = np.zeros((n, n))
+    for draw in itertools.product(range(n), repeat=n):
+        ordered = sorted(draw)
+        counts[ordered[(n + 1) // 2 - 1], ordered[n // 2]] += 1
+    assert np.allclose(stats._median_pair_law(n), (counts / n**n).ravel(), atol=1e-12)

@@ -127,3 +127,28 @@ def test_end_to_end_study_with_two_processes(tmp_path):
     assert (cells["processes"] == 2).all()
     text = (tmp_path / "results" / "report.md").read_text()
     assert "Each cell ran in 2 fresh processes" in text and "single process" not in text
+
+
+def test_writing_a_cell_imports_no_pandas(tmp_path):
+    """pyarrow imports pandas (~1 s) on its first pa.array() of a list; a runner or supervisor
+    writing a cell must not pay that, and the file must be the same (tz-aware timestamps)."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    code = f"""
+import datetime as dt, sys
+from speedatlas.measure import cellio
+row = {{"status": "ok", "repeat": 0, "step_time_s": 0.5, "started_at": dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)}}
+with cellio.pandas_hidden():
+    cellio.write_atomic(cellio.rows_to_table([row]), {str(tmp_path / "cell.parquet")!r})
+    cellio.concat_parts([cellio.read_part({str(tmp_path / "cell.parquet")!r})])
+print("pandas" in sys.modules)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={"PYTHONPATH": str(REPO / "workflow"), "PATH": ""})
+    assert done.stdout.strip() == "False"
+    table = cellio.read_part(tmp_path / "cell.parquet")
+    assert str(table.schema.field("started_at").type) == "timestamp[us, tz=UTC]"
+    assert table.to_pandas()["started_at"].iloc[0] == pd.Timestamp("2026-01-01", tz="UTC")

@@ -61,7 +61,8 @@ def record_unusable_env(spec_json: str, out: str, reason: str) -> None:
 
     spec = json.loads(spec_json)
     row = {**key_columns(spec, spec.get("protocol", 0)), "status": "unavailable", "error": reason}
-    cellio.write_atomic(cellio.rows_to_table([row]), out)
+    with cellio.pandas_hidden():
+        cellio.write_atomic(cellio.rows_to_table([row]), out)
     print(f"speedatlas: {reason}; recorded as status unavailable", file=sys.stderr)
 
 
@@ -95,7 +96,8 @@ def run_process(python: str, spec: dict, out: str) -> int:
 
             row = {**key_columns(spec, spec.get("protocol", 0)), "status": "error",
                    "error": f"{reason} (see the cell's log)"}
-            cellio.write_atomic(cellio.rows_to_table([row]), out)
+            with cellio.pandas_hidden():
+                cellio.write_atomic(cellio.rows_to_table([row]), out)
             print(f"speedatlas: {reason}; recorded as status error", file=sys.stderr)
     return returncode
 
@@ -121,9 +123,11 @@ def run_processes(python: str, spec: dict, out: str) -> int:
         launched = _T0 if index == 0 else time.perf_counter()
         code = run_process(python, {**spec, "process": index, LAUNCHED_KEY: launched}, str(part))
         returncode = returncode or code
-        table = cellio.read_part(part)
+        with cellio.pandas_hidden():  # pyarrow would import pandas (2 s) for the "ok" scalar
+            table = cellio.read_part(part)
+            ok = pc.all(pc.equal(table["status"], "ok")).as_py()
         parts.append(part)
-        if not pc.all(pc.equal(table["status"], "ok")).as_py():
+        if not ok:
             tables = [table]
             break
     else:

@@ -69,3 +69,16 @@ def test_timing_by_device_then_model():
     assert got[("resnet18", "mps")] == (5, 20)
     assert got[("vgg16", "cpu")] == (1, 7)
     assert got[("vgg16", "mps")] == (5, 7)
+
+
+def test_processes_enter_the_spec_only_above_one():
+    """timing.processes: 1 keeps every existing cell's spec (no rerun); 3 is in the spec."""
+    import json
+
+    from speedatlas.plan.config import prepare
+
+    base = {"models": ["resnet18"], "devices": ["cpu"], "batch_sizes": [1], "modes": ["infer"]}
+    one = matrix.expand(prepare(base, ["resnet18"]))
+    three = matrix.expand(prepare({**base, "timing": {"processes": 3}}, ["resnet18"]))
+    assert "processes" not in json.loads(one[0].spec())
+    assert json.loads(three[0].spec())["processes"] == 3

@@ -64,3 +64,67 @@ def test_bootstrap_medians_follow_brute_force_resampling(n):
     grid = np.union1d(fast, brute)
     cdf = lambda v: np.searchsorted(np.sort(v), grid, side="right") / len(v)  # noqa: E731
     assert np.max(np.abs(cdf(fast) - cdf(brute))) < 0.01
+
+
+def _ks_distance(a, b):
+    grid = np.union1d(a, b)
+    cdf = lambda v: np.searchsorted(np.sort(v), grid, side="right") / len(v)  # noqa: E731
+    return np.max(np.abs(cdf(a) - cdf(b)))
+
+
+def _brute_two_level(x, resamples, rng):
+    """Resample processes, then samples within each drawn process, literally: index draws."""
+    processes, n = x.shape
+    picks = rng.integers(0, processes, (resamples, processes))
+    draws = rng.integers(0, n, (resamples, processes, n))
+    return np.median(x[picks[:, :, None], draws], axis=2).mean(axis=1)
+
+
+@pytest.mark.parametrize("processes, n", [(2, 5), (3, 8), (4, 1), (1, 7)])
+def test_two_level_bootstrap_follows_brute_force(processes, n):
+    """Processes with different centres (a host-bound cell): the shortcut has the brute-force
+    distribution, and its spread shows the between-process variation."""
+    rng = np.random.default_rng(processes * 10 + n)
+    x = rng.lognormal(0, 0.05, (processes, n)) * rng.uniform(0.7, 1.4, (processes, 1))
+    fast = stats.bootstrap_process_medians(x[None], 200_000, np.random.default_rng(1), chunk=1)[0]
+    brute = _brute_two_level(x, 200_000, np.random.default_rng(2))
+    assert _ks_distance(fast, brute) < 0.01  # 0.001-level critical value at 200,000 each: 0.006
+    assert fast.mean() == pytest.approx(stats.process_center(x[None])[0], rel=0.02)
+
+
+def test_two_level_bootstrap_is_wider_than_pooling_when_processes_disagree():
+    rng = np.random.default_rng(8)
+    x = np.stack([rng.normal(1.0, 0.01, 20), rng.normal(1.3, 0.01, 20), rng.normal(1.1, 0.01, 20)])
+    two = stats.bootstrap_process_medians(x[None], 4000, np.random.default_rng(0))[0]
+    pooled = stats.bootstrap_medians(x.reshape(1, -1), 4000, np.random.default_rng(0))[0]
+    assert np.ptp(np.percentile(two, [2.5, 97.5])) > 5 * np.ptp(np.percentile(pooled, [2.5, 97.5]))
+
+
+def test_ragged_two_level_bootstrap_follows_brute_force():
+    rng = np.random.default_rng(9)
+    parts = [rng.lognormal(0, 0.1, 6), rng.lognormal(0.3, 0.1, 9)]
+    fast = stats.bootstrap_ragged_process_medians(parts, 100_000, np.random.default_rng(1))
+    draw = np.random.default_rng(2)
+    picks = draw.integers(0, 2, (100_000, 2))
+    medians = [np.median(p[draw.integers(0, len(p), (100_000, 2, len(p)))], axis=2) for p in parts]
+    brute = np.where(picks == 0, medians[0], medians[1]).mean(axis=1)
+    assert _ks_distance(fast, brute) < 0.015
+
+
+def test_two_level_bootstrap_is_reproducible_across_chunks():
+    x = np.random.default_rng(3).lognormal(0, 0.1, (5, 3, 6))
+    a = stats.bootstrap_process_medians(x, 300, np.random.default_rng(4), chunk=5)
+    b = stats.bootstrap_process_medians(x, 300, np.random.default_rng(4), chunk=5)
+    assert a.shape == (5, 300) and np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6])
+def test_median_pair_law_matches_enumeration(n):
+    """The law of the middle order statistics of n uniform indices, against all n**n draws."""
+    import itertools
+
+    counts = np.zeros((n, n))
+    for draw in itertools.product(range(n), repeat=n):
+        ordered = sorted(draw)
+        counts[ordered[(n + 1) // 2 - 1], ordered[n // 2]] += 1
+    assert np.allclose(stats._median_pair_law(n), (counts / n**n).ravel(), atol=1e-12)

@@ -46,6 +46,7 @@ rule aggregate:
         confidence=STUDY["confidence"],
         resamples=STUDY["bootstrap_resamples"],
         noise_cv=STUDY["noise_cv"],
+        host_bound_share=STUDY["host_bound_share"],
         seed=STUDY["seed"],
         device_peaks=STUDY["device_peaks"],
         include_roots=STUDY["include_results"],

@@ -28,9 +28,11 @@ COVERED_BY_AXIS = {"machine_device": ("machine", "device")}
 
 
 def format_speedup(row) -> str:
-    """'5.20× [4.90–5.50]', with ' n.s.' when the interval includes 1."""
+    """'5.20× [4.90–5.50]', with ' n.s.' when the interval includes 1 and ' †' when a cell of
+    the pair is host-bound (issue 14)."""
     text = format_ratio(row.speedup, row.ci_low, row.ci_high)
-    return text if row.significant else text + " n.s."
+    text = text if row.significant else text + " n.s."
+    return text + " †" if getattr(row, "host_bound", False) is True else text
 
 
 def pivot(frame: pd.DataFrame, axis: str, varying: set[str] | None = None) -> pd.DataFrame:

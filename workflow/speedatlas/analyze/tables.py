@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from speedatlas.analyze import stats
+from speedatlas.analyze import multiprocess, stats
 from speedatlas.measure import cellio
 
 # The columns that identify a cell (in the order of the cell path).
@@ -62,7 +62,7 @@ CELL_INFO = (
 
 # What the tables are built from: the cell keys and information, the samples, and what turns
 # a step into images (epochs). Reading only these is a fifth less work over 10,000 files.
-AGGREGATE_COLUMNS = (*CELL_KEYS, *CELL_INFO, "step_time_s", "images_per_epoch")
+AGGREGATE_COLUMNS = (*CELL_KEYS, *CELL_INFO, "step_time_s", "images_per_epoch", *multiprocess.AGGREGATE_COLUMNS)
 
 
 class SchemaMismatch(ValueError):
@@ -123,14 +123,14 @@ def _raise_type_mismatch(paths: Sequence[str], parts: Sequence[pa.Table], expect
                     )
 
 
-def summarize_cells(raw: pd.DataFrame, noise_cv: float = 0.1) -> pd.DataFrame:
+def summarize_cells(raw: pd.DataFrame, noise_cv: float = 0.1, host_bound_share: float = 0.9) -> pd.DataFrame:
     """One row per cell: status, median/IQR/min step time, throughput, noise flag, environment.
 
     Vectorised groupby (no Python loop over cells): ten thousand cells summarise in a second.
     """
     keys = list(CELL_KEYS)
     columns = [*CELL_KEYS, "status", "n", "median_s", "q1_s", "q3_s", "iqr_s", "min_s", "mean_s", "cv",
-               "items_per_s", "noisy", *[c for c in CELL_INFO if c != "status"]]
+               "items_per_s", "noisy", *[c for c in CELL_INFO if c != "status"], *multiprocess.CELL_COLUMNS]
     if raw.empty:
         return pd.DataFrame(columns=columns)
     first_rows = raw.drop_duplicates(keys)
@@ -154,6 +154,7 @@ def summarize_cells(raw: pd.DataFrame, noise_cv: float = 0.1) -> pd.DataFrame:
     ).reset_index()
     cells = info.merge(summary, on=keys, how="left")
     cells["n"] = cells["n"].fillna(0).astype(int)
+    cells = multiprocess.add_cell_columns(cells, ok, keys, host_bound_share)
     cells["iqr_s"] = cells["q3_s"] - cells["q1_s"]
     cells["items_per_s"] = cells.pop("_items") / cells["median_s"]
     cells["noisy"] = (cells["cv"] > noise_cv).fillna(False).astype(bool)
@@ -177,16 +178,25 @@ class Samples:
         self.keys: list[tuple] = list(ok[keys].iloc[starts].itertuples(index=False, name=None))
         arrays = np.split(per_item, starts[1:]) if len(starts) else []
         self.values: dict[tuple, np.ndarray] = dict(zip(self.keys, arrays))
+        ids = np.split(multiprocess.process_ids(ok), starts[1:]) if len(starts) else []
+        several = {key: p for key, p in zip(self.keys, ids) if multiprocess.is_multiprocess(p)}
         self.medians: dict[tuple, float] = {}
         self.boot: dict[tuple, np.ndarray] = {}
         rng = np.random.default_rng(seed)
         by_size: dict[int, list[tuple]] = {}
         for key, values in self.values.items():
-            by_size.setdefault(len(values), []).append(key)
+            if key not in several:  # one process: the exact single-level bootstrap, as before
+                by_size.setdefault(len(values), []).append(key)
         for size, members in sorted(by_size.items()):
             block = np.stack([self.values[k] for k in members])
             self.medians.update(zip(members, np.median(block, axis=1).tolist()))
             self.boot.update(zip(members, stats.bootstrap_medians(block, resamples, rng)))
+        if several:  # samples from several processes: the two-level bootstrap
+            medians, boot = multiprocess.bootstrap_multiprocess(
+                {k: self.values[k] for k in several}, several, resamples, rng
+            )
+            self.medians.update(medians)
+            self.boot.update(boot)
 
 
 def items_per_step(rows: pd.DataFrame) -> pd.Series:

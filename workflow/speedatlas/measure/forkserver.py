@@ -31,8 +31,10 @@ def serve(path: str, parent: int) -> None:
     import torchvision  # noqa: F401
 
     from speedatlas.measure import (
+        cellio,  # noqa: F401
         devices,  # noqa: F401
         envinfo,  # noqa: F401
+        hostshare,  # noqa: F401
         models,  # noqa: F401
         runner,  # noqa: F401
         timing,  # noqa: F401

@@ -49,6 +49,9 @@ class Cell:
     # Canonical JSON of the input pipeline's settings (mnist_epoch only; "" for synthetic, and
     # then left out of the spec, so synthetic specs are what they were before workloads existed).
     data: str = ""
+    # Fresh processes the cell's samples come from (timing.processes); left out of the spec at 1,
+    # so cells of one process keep the spec (and the files) they had before the key existed.
+    processes: int = 1
 
     @property
     def key(self) -> dict[str, Any]:
@@ -66,6 +69,8 @@ class Cell:
         """
         fields = asdict(self)
         data = fields.pop("data")
+        if fields["processes"] == 1:
+            del fields["processes"]
         if data:
             fields["data"] = json.loads(data)
         return json.dumps({**fields, "protocol": PROTOCOL_VERSION}, sort_keys=True)
@@ -79,9 +84,10 @@ def epoch_settings(workload: str, batch: int, timing: dict[str, int], data: dict
     repeats = timed epochs, warmup = the steps of the one untimed warm-up epoch; `data` holds
     what else changes the measurement (where the images come from, how many, the workers).
     """
+    processes = timing.get("processes", 1)
     if workload != "mnist_epoch":
         return {"warmup": timing["warmup"], "repeats": timing["repeats"],
-                "steps_per_repeat": timing["steps_per_repeat"], "data": ""}
+                "steps_per_repeat": timing["steps_per_repeat"], "data": "", "processes": processes}
     steps = math.ceil(data["images"] / batch)
     pipeline = {
         "mnist_root": data["mnist_root"],
@@ -91,7 +97,7 @@ def epoch_settings(workload: str, batch: int, timing: dict[str, int], data: dict
         "epoch_protocol": EPOCH_PROTOCOL_VERSION,
     }
     return {"warmup": steps, "repeats": data["epochs"], "steps_per_repeat": steps,
-            "data": json.dumps(pipeline, sort_keys=True)}
+            "data": json.dumps(pipeline, sort_keys=True), "processes": processes}
 
 
 def _model_settings(entry: str | dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:

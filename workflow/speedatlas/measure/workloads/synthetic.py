@@ -9,7 +9,7 @@ import statistics
 import time
 from typing import Any
 
-from speedatlas.measure import devices, models, timing
+from speedatlas.measure import devices, hostshare, models, timing
 from speedatlas.measure.failures import failed_rows
 from speedatlas.measure.workloads import CellStart
 
@@ -41,6 +41,8 @@ def measure(spec: dict[str, Any], base: dict[str, Any], start: CellStart) -> lis
             spec["steps_per_repeat"],
         )
         peak = probe.peak_bytes()
+        # after the timed blocks, so the samples are untouched (issue 14)
+        host_columns = hostshare.columns(device, step, lambda: devices.synchronize(device))
     except Exception as exc:  # noqa: BLE001 - every failure is a recorded result
         return failed_rows(base, exc, device)
 
@@ -57,6 +59,7 @@ def measure(spec: dict[str, Any], base: dict[str, Any], start: CellStart) -> lis
         "lock_wait_s": start.lock_wait_s,
         "launcher": start.launcher,
         "final_loss": result.last_value if spec["mode"] == "train" else None,
+        **host_columns,
         "started_at": result.started_at,
         "finished_at": result.finished_at,
     }

@@ -13,6 +13,7 @@ import pandas as pd
 
 from speedatlas.analyze.aggregate import speedups_markdown
 from speedatlas.analyze.efficiency import efficiency_markdown
+from speedatlas.analyze.multiprocess import host_bound_note, single_process_note
 from speedatlas.analyze.version_axis import report_section as torch_versions_section
 from speedatlas.present.report import sections
 from speedatlas.present.report.findings import summary as summary_findings
@@ -40,6 +41,20 @@ range; speed-ups are ratios of medians with a {confidence:.0%} percentile-bootst
 ({resamples} resamples of the raw samples). Only one timing job runs at a time on the machine
 (a Snakemake resource plus an OS file lock), and CPU cells use the configured thread count.
 """
+
+
+def interval_notes(cells: pd.DataFrame, study: dict[str, Any]) -> list[str]:
+    """Where the intervals come from one process, and which cells are host-bound (issue 14)."""
+    processes = study.get("timing", {}).get("processes", 1)
+    notes = []
+    if processes > 1:
+        notes.append(
+            f"Each cell ran in {processes} fresh processes, each building the model, warming up and timing "
+            f"its own blocks; a cell's value is the mean of its per-process medians and its interval "
+            "resamples processes, then samples within each (a two-level bootstrap)."
+        )
+    notes.extend(n for n in (single_process_note(cells), host_bound_note(cells, study.get("host_bound_share", 0.9))) if n)
+    return notes
 
 
 def render(
@@ -83,6 +98,7 @@ def render(
         "interval that includes 1 (no clear difference). One column per batch size; every pair of cells "
         "is in `tables/speedups.csv`.\n"
     )
+    out.extend(f"{note}\n" for note in interval_notes(cells, study))
     out.append(speedups_markdown(speedups))
     out.extend(section.rstrip() + "\n" for section in extra_sections)
 

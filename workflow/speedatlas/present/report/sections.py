@@ -173,6 +173,10 @@ def all_cells(cells: pd.DataFrame) -> str:
             "images/s": ok["items_per_s"].map("{:.1f}".format),
             "CV": ok["cv"].map("{:.1%}".format),
             "noisy": ok["noisy"].map({True: "yes", False: ""}),
+            # accelerator cells only: host issue time / synchronised step (issue 14)
+            **({"host share": ok["host_share"].map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
+                + ok["host_bound"].map({True: " †", False: ""})}
+               if "host_share" in ok and ok["host_share"].notna().any() else {}),
         }
     )
     return markdown_table(view)

@@ -1,0 +1,121 @@
+"""Do the intervals hold on a rerun? Prints the share of cells whose second median falls
+inside the first run's interval, split by kind of cell (issue 14).
+
+Runs a study (or a slice of one: any config) twice, each time from scratch in its own folder,
+so every cell of the second run comes from new processes; or compares two finished runs.
+
+    uv run python benchmarks/calibration.py --config CONFIG --dir /tmp/calibration [--cores 2]
+    uv run python benchmarks/calibration.py --first RESULTS_A --second RESULTS_B [--host-bound-share 0.9]
+
+For every ok cell of the first run: the 95% interval of its median (per image) from its raw
+samples, the same bootstrap the speed-up intervals use (two-level when the cell has several
+processes); then whether the second run's median lies inside. Kinds: host-bound accelerator
+cells (host_share >= the threshold), other accelerator cells, cpu cells.
+
+A note on the target: an interval for the median is not a prediction interval for a rerun. If
+both runs are draws from the same distribution and the interval is exact, the rerun's median
+falls inside it about 83% of the time at the 95% level (the difference of two estimates has
+twice the variance). Coverage well below that means the interval misses variation between runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "workflow"))
+
+from speedatlas.analyze import tables  # noqa: E402
+
+
+def run_study(config: str, directory: Path, cores: int) -> float:
+    """Run the study's cells and tables from scratch in `directory`; return the wall seconds."""
+    directory.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(directory),
+         "--configfile", str(Path(config).resolve()), "--cores", str(cores), "results/tables/cells.parquet"],
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - start
+
+
+def cell_files(results: Path) -> list[str]:
+    return sorted(str(p) for p in (results / "cells").rglob("cell.parquet"))
+
+
+def intervals(results: Path, confidence: float, resamples: int, seed: int) -> pd.DataFrame:
+    """Per ok cell: the median per image and its bootstrap interval (tables.Samples)."""
+    raw = tables.read_cells(cell_files(results), tables.AGGREGATE_COLUMNS)
+    samples = tables.Samples(raw, resamples, seed)
+    tail = (1 - confidence) / 2 * 100
+    rows = []
+    for key in samples.keys:
+        low, high = np.percentile(samples.boot[key], [tail, 100 - tail])
+        rows.append({**dict(zip(tables.CELL_KEYS, key)), "median": samples.medians[key], "low": low, "high": high})
+    return pd.DataFrame(rows)
+
+
+def kinds(results: Path, threshold: float) -> pd.DataFrame:
+    raw = tables.read_cells(cell_files(results), tables.AGGREGATE_COLUMNS)
+    cells = tables.summarize_cells(raw, host_bound_share=threshold)
+    cells = cells[cells["status"] == "ok"]
+    kind = np.where(cells["device"] == "cpu", "cpu",
+                    np.where(cells["host_bound"], "accelerator, host-bound", "accelerator, not host-bound"))
+    return cells[list(tables.CELL_KEYS)].assign(kind=kind, processes=cells["processes"].to_numpy(),
+                                                host_share=cells["host_share"].to_numpy())
+
+
+def compare(first: Path, second: Path, threshold: float, confidence: float = 0.95, resamples: int = 2000) -> pd.DataFrame:
+    a = intervals(first, confidence, resamples, seed=0).merge(kinds(first, threshold), on=list(tables.CELL_KEYS))
+    b = intervals(second, confidence, resamples, seed=1)[[*tables.CELL_KEYS, "median"]]
+    both = a.merge(b, on=list(tables.CELL_KEYS), suffixes=("", "_second"))
+    both["ratio"] = both["median_second"] / both["median"]
+    both["inside"] = (both["median_second"] >= both["low"]) & (both["median_second"] <= both["high"])
+    return both
+
+
+def print_report(both: pd.DataFrame, confidence: float) -> None:
+    view = both.assign(
+        cell=both["model"] + " " + both["device"] + " " + both["dtype"] + " " + both["mode"] + " b" + both["batch_size"].astype(str),
+        interval=[f"[{lo / m:.3f}, {hi / m:.3f}]" for lo, hi, m in zip(both["low"], both["high"], both["median"])],
+    )
+    with pd.option_context("display.width", 200, "display.max_rows", 500):
+        print(view[["cell", "kind", "processes", "host_share", "ratio", "interval", "inside"]].to_string(index=False))
+    print(f"\nshare of second medians inside the first run's {confidence:.0%} interval:")
+    for kind, group in both.groupby("kind"):
+        print(f"  {kind:30s} {group['inside'].mean():6.1%}  ({int(group['inside'].sum())} of {len(group)} cells; "
+              f"median |change| {np.median(np.abs(group['ratio'] - 1)):.1%})")
+    print(f"  {'all':30s} {both['inside'].mean():6.1%}  ({int(both['inside'].sum())} of {len(both)} cells)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", help="study to run twice")
+    parser.add_argument("--dir", default="/tmp/speedatlas-calibration", help="scratch folder for the two runs")
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--first", help="results/ folder of a finished first run (instead of --config)")
+    parser.add_argument("--second", help="results/ folder of a finished second run")
+    parser.add_argument("--host-bound-share", type=float, default=0.9)
+    parser.add_argument("--confidence", type=float, default=0.95)
+    args = parser.parse_args()
+    if args.config:
+        walls = [run_study(args.config, Path(args.dir) / name, args.cores) for name in ("first", "second")]
+        print(f"study wall time: first {walls[0]:.0f} s, second {walls[1]:.0f} s")
+        first, second = Path(args.dir) / "first" / "results", Path(args.dir) / "second" / "results"
+    elif args.first and args.second:
+        first, second = Path(args.first), Path(args.second)
+    else:
+        parser.error("give --config, or --first and --second")
+    print_report(compare(first, second, args.host_bound_share, args.confidence), args.confidence)
+
+
+if __name__ == "__main__":
+    main()

@@ -49,6 +49,8 @@ class Cell:
     # Canonical JSON of the input pipeline's settings (mnist_epoch only; "" for synthetic, and
     # then left out of the spec, so synthetic specs are what they were before workloads existed).
     data: str = ""
+    # Canonical JSON of the energy settings (config `energy`); "" leaves them out of the spec.
+    energy: str = ""
 
     @property
     def key(self) -> dict[str, Any]:
@@ -68,6 +70,9 @@ class Cell:
         data = fields.pop("data")
         if data:
             fields["data"] = json.loads(data)
+        energy = fields.pop("energy")
+        if energy:
+            fields["energy"] = json.loads(energy)
         return json.dumps({**fields, "protocol": PROTOCOL_VERSION}, sort_keys=True)
 
 
@@ -139,6 +144,7 @@ def expand(config: dict[str, Any]) -> list[Cell]:
                     num_classes=s["num_classes"],
                     cpu_threads=s["cpu_threads"],
                     seed=config["seed"],
+                    energy=json.dumps(config["energy"], sort_keys=True) if "energy" in config else "",
                     **epoch_settings(workload, int(batch), timing, config["data"]),
                 )
             )

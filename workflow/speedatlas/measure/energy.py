@@ -346,7 +346,7 @@ class PowermetricsReader:
 
 
 # ---------------------------------------------------------------------------------- selection
-def open_reader(device: str, root: str = POWERCAP_ROOT) -> Any:
+def open_reader(device: str, root: str | None = None) -> Any:
     """The reader for a cell's device; raises Unavailable with the reason."""
     import platform
 
@@ -362,7 +362,7 @@ def open_reader(device: str, root: str = POWERCAP_ROOT) -> Any:
             except Unavailable as second:
                 raise Unavailable(f"{first}; {second}") from second
     if kind == "cpu" and platform.system() == "Linux":
-        return RaplReader(root)
+        return RaplReader(root or POWERCAP_ROOT)
     raise Unavailable(f"no energy counter is known for device {device} on {platform.system()}")
 
 
@@ -523,7 +523,7 @@ class Meter:
                 pass
 
 
-def open_meter(device: str, settings: dict[str, Any] | None = None, root: str = POWERCAP_ROOT,
+def open_meter(device: str, settings: dict[str, Any] | None = None, root: str | None = None,
                reader: Any = None) -> Meter:
     """A meter for the device; an unavailable one (with the reason) when nothing can be read."""
     settings = {**DEFAULTS, **(settings or {})}

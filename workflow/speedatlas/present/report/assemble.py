@@ -15,6 +15,7 @@ from speedatlas.analyze.aggregate import speedups_markdown
 from speedatlas.analyze.efficiency import efficiency_markdown
 from speedatlas.analyze.version_axis import report_section as torch_versions_section
 from speedatlas.present.report import sections
+from speedatlas.present.report.energy import energy_section
 from speedatlas.present.report.findings import summary as summary_findings
 
 
@@ -91,6 +92,8 @@ def render(
 
     out.append("## Hardware efficiency and memory\n")
     out.append(efficiency_markdown(cells))
+
+    out.append(energy_section(cells, speedups, confidence, plots.get("energy")))
 
     out.append("## Cells that did not run\n")
     out.append(sections.failed_cells(cells))

@@ -257,3 +257,46 @@ def test_this_machine_records_a_source_or_a_reason():
     assert row["energy_source"] in energy.SOURCES
     if row["energy_source"] == "unavailable":
         assert row["energy_note"]
+
+
+def test_ctypes_nvml_shim_calls_the_driver_functions(monkeypatch):
+    """Without pynvml the reader calls libnvidia-ml directly: check names, arguments and units
+    against a fake library (the real one is exercised on the GPU machine)."""
+    calls = []
+
+    def out(value):
+        def fn(*args):
+            calls.append((fn.name, args))
+            args[-1]._obj.value = value  # the byref(...) output argument
+            return 0
+        return fn
+
+    class FakeLib:
+        def __init__(self, name):
+            self.nvmlInit_v2 = lambda: calls.append(("init", ())) or 0
+            self.nvmlShutdown = lambda: 0
+            for name, value in (("nvmlDeviceGetHandleByIndex_v2", 1234), ("nvmlDeviceGetTotalEnergyConsumption",
+                                5_000_000), ("nvmlDeviceGetEnforcedPowerLimit", 700_000),
+                                ("nvmlDeviceGetClockInfo", 1980)):
+                fn = out(value)
+                fn.name = name
+                setattr(self, name, fn)
+
+    monkeypatch.setattr(energy.ctypes, "CDLL", FakeLib)
+    reader = energy.NvmlReader(3, energy._CtypesNvml())
+    assert reader.read_j() == pytest.approx(5000.0)
+    assert reader.facts() == {"power_limit_w": 700.0, "sm_clock_mhz": 1980, "mem_clock_mhz": 1980}
+    assert "ctypes" in reader.note
+    index_call = next(args for name, args in calls if name == "nvmlDeviceGetHandleByIndex_v2")
+    assert index_call[0].value == 3
+    clock_kinds = [args[1].value for name, args in calls if name == "nvmlDeviceGetClockInfo"]
+    assert clock_kinds == [1, 2]  # NVML_CLOCK_SM, NVML_CLOCK_MEM
+
+
+def test_ctypes_nvml_without_a_driver_is_unavailable(monkeypatch):
+    def missing(name):
+        raise OSError(f"{name}: cannot open shared object file")
+
+    monkeypatch.setattr(energy.ctypes, "CDLL", missing)
+    with pytest.raises(energy.Unavailable, match="no NVIDIA driver library"):
+        energy._CtypesNvml()

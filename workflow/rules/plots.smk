@@ -97,9 +97,9 @@ rule plot_energy:
             labels={"plot": "throughput vs power", "axes": "watts, images/s"},
         ),
         svg="results/plots/energy.svg",
-    conda:
-        "../../envs/speedatlas.yaml"
     log:
         "results/logs/plot_energy.log",
+    conda:
+        "../../envs/speedatlas.yaml"
     script:
         "../scripts/plot_energy.py"

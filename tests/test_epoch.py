@@ -133,6 +133,7 @@ def test_epochs_on_synthetic_mnist():
     rows = measure(SPEC, key_columns(SPEC, 1))
     check_epoch_rows(rows)
     assert rows[0]["dataset"] == "synthetic-mnist" and rows[0]["num_workers"] == 0
+    assert rows[0]["energy_source"] == "unavailable" and "synthetic workload only" in rows[0]["energy_note"]
 
 
 def test_epochs_on_a_real_format_mnist_with_a_worker(tmp_path):

@@ -23,6 +23,8 @@ def test_synthetic_specs_are_what_they_were_before_workloads():
         "machine": "local", "mode": "train", "model": "resnet18", "num_classes": 10, "protocol": 1,
         "repeats": 20, "seed": 0, "steps_per_repeat": 1, "torch": "current", "variant": "eager",
         "warmup": 5, "workload": "synthetic",
+        # energy settings joined the spec with energy measurement (issue 18): cells rerun once for it
+        "energy": {"enabled": True, "extend": True, "idle_s": 1.0, "min_window_s": 1.0},
     }
     both = {c.path: c.spec() for c in cells(workload=["synthetic", "mnist_epoch"], data={"images": 50})}
     assert all(both[c.path] == c.spec() for c in cells())

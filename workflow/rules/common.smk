@@ -111,6 +111,7 @@ def get_final_output():
         *get_torch_versions_plot().values(),
         "results/plots/speedup_heatmap.png",
         "results/plots/noise.png",
+        "results/plots/energy.png",
         *get_epoch_outputs(),
         *get_support_outputs(),
     ]

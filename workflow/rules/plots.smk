@@ -83,3 +83,23 @@ rule plot_torch_versions:
         "../../envs/speedatlas.yaml"
     script:
         "../scripts/plot_torch_versions.py"
+
+
+rule plot_energy:
+    input:
+        cells="results/tables/cells.parquet",
+    output:
+        png=report(
+            "results/plots/energy.png",
+            caption="../report/energy.rst",
+            category="Plots",
+            subcategory="Energy",
+            labels={"plot": "throughput vs power", "axes": "watts, images/s"},
+        ),
+        svg="results/plots/energy.svg",
+    log:
+        "results/logs/plot_energy.log",
+    conda:
+        "../../envs/speedatlas.yaml"
+    script:
+        "../scripts/plot_energy.py"

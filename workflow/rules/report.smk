@@ -9,6 +9,7 @@ rule report_md:
         speedup_heatmap_png="results/plots/speedup_heatmap.png",
         throughput_png="results/plots/throughput.png",
         noise_png="results/plots/noise.png",
+        energy_png="results/plots/energy.png",
         sections=get_report_sections(),
     output:
         report=report(

@@ -15,7 +15,7 @@ out = Path(snakemake.output.report)  # noqa: F821
 study = json.loads(snakemake.params.study)  # noqa: F821
 plots = {  # name -> path relative to the report (names: speedatlas.present.report.sections.PLOT_TITLES)
     name: os.path.relpath(snakemake.input[f"{name}_png"], out.parent)  # noqa: F821
-    for name in ("speedup_heatmap", "throughput", "noise")
+    for name in ("speedup_heatmap", "throughput", "noise", "energy")
 }
 if "torch_versions_png" in snakemake.input.keys():  # noqa: F821 - only with several torch versions
     plots["torch_versions"] = os.path.relpath(snakemake.input.torch_versions_png, out.parent)  # noqa: F821

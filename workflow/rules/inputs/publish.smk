@@ -3,7 +3,7 @@
 
 def get_publish_plots():
     """Every plot of the study, PNG and SVG, for the publish bundle."""
-    names = ("throughput", "speedup_heatmap", "noise")
+    names = ("throughput", "speedup_heatmap", "noise", "energy")
     plots = [f"results/plots/{name}.{ext}" for name in names for ext in ("png", "svg")]
     for png in get_torch_versions_plot().values():  # only with several torch versions
         plots += [png, png.replace(".png", ".svg")]

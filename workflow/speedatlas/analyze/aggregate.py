@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from speedatlas.analyze import machine_axis, multiprocess, peaks, resultsets, speedup_markdown, tables, version_axis
+from speedatlas.analyze import (
+    energy_tables,
+    machine_axis,
+    multiprocess,
+    peaks,
+    resultsets,
+    speedup_markdown,
+    tables,
+    version_axis,
+)
 
 SPEEDUP_MD_COLUMNS = {
     "machine_device": ("Speed-ups across machines", "baseline machine/device"),
@@ -58,15 +67,18 @@ def write_tables(
 ) -> None:
     """The study's tables; `include_roots`/`included` add other machines' result sets."""
     raw = resultsets.read_study(
-        list(cell_paths), list(include_roots), list(included), lambda paths: tables.read_cells(paths, tables.AGGREGATE_COLUMNS)
+        list(cell_paths), list(include_roots), list(included), lambda paths: tables.read_cells(paths, (*tables.AGGREGATE_COLUMNS, *energy_tables.ENERGY_COLUMNS))
     )
     cells = peaks.add_efficiency(tables.summarize_cells(raw, noise_cv, host_bound_share), peaks.load_peaks(extra=device_peaks or []))
+    energy = energy_tables.EnergySamples(raw, resamples, seed)
+    cells = energy_tables.add_energy(cells, raw, confidence, resamples, seed, energy)
     speedups = tables.speedup_table(raw, baseline_device, baseline_torch, confidence, resamples, seed)
     across = machine_axis.compare_machines(raw, list(cross_machine_baselines), confidence, resamples, seed)
     if not across.empty:
         speedups = pd.concat([across, speedups], ignore_index=True) if not speedups.empty else across
     speedups = version_axis.add_actual_versions(speedups, cells)
     speedups = multiprocess.mark_host_bound(speedups, cells, tables.CELL_KEYS)
+    speedups = energy_tables.add_energy_ratios(speedups, raw, confidence, resamples, seed, energy)
     for path in (cells_out, speedups_out, speedups_csv, speedups_md):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     cells.to_parquet(cells_out, index=False)

@@ -48,8 +48,14 @@ def run(
     warmup: int,
     repeats: int,
     steps_per_repeat: int,
+    meter=None,
 ) -> Timing:
-    """Time `repeats` blocks of `steps_per_repeat` steps; store seconds per step per block."""
+    """Time `repeats` blocks of `steps_per_repeat` steps; store seconds per step per block.
+
+    `meter` (speedatlas.measure.energy.Meter) reads the energy counter around the timed blocks, outside
+    each block's timed interval; if the region is too short for the counter it adds untimed
+    blocks after the timed ones (energy only, never timing samples).
+    """
     timing = Timing()
     synchronize()
     start = time.perf_counter()
@@ -63,12 +69,23 @@ def run(
     check_finite(result, "the warm-up result")
 
     timing.started_at = utcnow()
+    if meter is not None:
+        meter.begin()
     for _ in range(repeats):
         start = time.perf_counter()
         for _ in range(steps_per_repeat):
             result = step()
         synchronize()
         timing.samples_s.append((time.perf_counter() - start) / steps_per_repeat)
+        if meter is not None:
+            meter.block(steps_per_repeat)
     timing.finished_at = utcnow()
+    while meter is not None and meter.needs_more():
+        for _ in range(steps_per_repeat):
+            result = step()
+        synchronize()
+        meter.block(steps_per_repeat, timed=False)
+    if meter is not None:
+        meter.end()
     timing.last_value = check_finite(result, "the last timed step's result")
     return timing

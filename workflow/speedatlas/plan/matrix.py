@@ -52,6 +52,8 @@ class Cell:
     # Fresh processes the cell's samples come from (timing.processes); left out of the spec at 1,
     # so cells of one process keep the spec (and the files) they had before the key existed.
     processes: int = 1
+    # Canonical JSON of the energy settings (config `energy`); "" leaves them out of the spec.
+    energy: str = ""
 
     @property
     def key(self) -> dict[str, Any]:
@@ -73,6 +75,9 @@ class Cell:
             del fields["processes"]
         if data:
             fields["data"] = json.loads(data)
+        energy = fields.pop("energy")
+        if energy:
+            fields["energy"] = json.loads(energy)
         return json.dumps({**fields, "protocol": PROTOCOL_VERSION}, sort_keys=True)
 
 
@@ -145,6 +150,7 @@ def expand(config: dict[str, Any]) -> list[Cell]:
                     num_classes=s["num_classes"],
                     cpu_threads=s["cpu_threads"],
                     seed=config["seed"],
+                    energy=json.dumps(config["energy"], sort_keys=True) if "energy" in config else "",
                     **epoch_settings(workload, int(batch), timing, config["data"]),
                 )
             )

@@ -303,6 +303,9 @@ def measure(spec: dict[str, Any], base: dict[str, Any], start: CellStart) -> lis
         "first_epoch_data_wait_s": first.data_wait_s,
         "started_at": started_at,
         "finished_at": finished_at,
+        # energy is read around the synthetic workload's timed blocks only (measure/energy.py)
+        "energy_source": "unavailable",
+        "energy_note": "energy is measured for the synthetic workload only",
     }
     return [
         {

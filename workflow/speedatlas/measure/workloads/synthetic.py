@@ -9,7 +9,7 @@ import statistics
 import time
 from typing import Any
 
-from speedatlas.measure import devices, hostshare, models, timing
+from speedatlas.measure import devices, energy, hostshare, models, timing
 from speedatlas.measure.failures import failed_rows
 from speedatlas.measure.workloads import CellStart
 
@@ -17,6 +17,7 @@ from speedatlas.measure.workloads import CellStart
 def measure(spec: dict[str, Any], base: dict[str, Any], start: CellStart) -> list[dict[str, Any]]:
     """Untimed first step and warm-up, then `repeats` timed blocks; one row per block."""
     device = spec["device"]
+    meter = None
     try:
         import torchvision
 
@@ -33,17 +34,25 @@ def measure(spec: dict[str, Any], base: dict[str, Any], start: CellStart) -> lis
         model, images = models.apply_variant(model, images, spec["variant"], device)
         step = models.make_step(model, images, labels, spec["mode"], device, spec["dtype"])
         setup_s = time.perf_counter() - start.process_t0 - start.lock_wait_s
+        # idle power before the warm-up, not between warm-up and timing: a pause there would
+        # let the clocks drop and slow the first timed block
+        meter = energy.open_meter(device, spec.get("energy"))
+        meter.idle(lambda: devices.synchronize(device))
         result = timing.run(
             step,
             lambda: devices.synchronize(device),
             spec["warmup"],
             spec["repeats"],
             spec["steps_per_repeat"],
+            meter,
         )
+        meter.close()
         peak = probe.peak_bytes()
         # after the timed blocks, so the samples are untouched (issue 14)
         host_columns = hostshare.columns(device, step, lambda: devices.synchronize(device))
     except Exception as exc:  # noqa: BLE001 - every failure is a recorded result
+        if meter is not None:
+            meter.close()
         return failed_rows(base, exc, device)
 
     samples = result.samples_s
@@ -64,6 +73,7 @@ def measure(spec: dict[str, Any], base: dict[str, Any], start: CellStart) -> lis
         "finished_at": result.finished_at,
     }
     return [
-        {**cell, "repeat": index, "step_time_s": seconds, "items_per_s": spec["batch"] / seconds}
+        {**cell, "repeat": index, "step_time_s": seconds, "items_per_s": spec["batch"] / seconds,
+         **meter.columns(index)}
         for index, seconds in enumerate(samples)
     ]

@@ -16,6 +16,7 @@ from speedatlas.analyze.efficiency import efficiency_markdown
 from speedatlas.analyze.multiprocess import host_bound_note, single_process_note
 from speedatlas.analyze.version_axis import report_section as torch_versions_section
 from speedatlas.present.report import sections
+from speedatlas.present.report.energy import energy_section
 from speedatlas.present.report.findings import summary as summary_findings
 
 
@@ -107,6 +108,8 @@ def render(
 
     out.append("## Hardware efficiency and memory\n")
     out.append(efficiency_markdown(cells))
+
+    out.append(energy_section(cells, speedups, confidence, plots.get("energy")))
 
     out.append("## Cells that did not run\n")
     out.append(sections.failed_cells(cells))

@@ -37,6 +37,7 @@ PLOT_TITLES = {
     "throughput": "Throughput vs batch size",
     "noise": "Run-to-run noise per cell",
     "torch_versions": "Throughput by torch version",
+    "energy": "Throughput vs power",
 }
 ERROR_CHARS = 160
 # Keys of the study summary that are not config keys.

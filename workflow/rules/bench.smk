@@ -14,7 +14,7 @@ rule bench:
         "../../envs/speedatlas.yaml"
     threads: get_cell_threads
     resources:
-        speedatlas_timing=1,
+        **get_timing_resources(),
     params:
         spec=get_cell_spec,
         python=get_cell_python,

@@ -90,6 +90,20 @@ onerror:
 # a resource without a limit, so the limit is set here (and in profiles/default) by default.
 workflow.global_resources.setdefault("speedatlas_timing", 1)
 
+# concurrency: device (on a machine with 2+ GPUs) gives each GPU a timing slot of its own:
+# resources per slot and for the GPUs, the slot table exported to the jobs (plan/concurrency.py).
+from speedatlas.plan import concurrency  # noqa: E402
+
+SLOTS = concurrency.study_slots(STUDY["concurrency"])
+for resource, limit in concurrency.limits(SLOTS).items():
+    workflow.global_resources.setdefault(resource, limit)
+os.environ.update(concurrency.job_environment(STUDY["concurrency"], SLOTS))
+
+
+def get_machine_resources():
+    """A job that takes the whole machine in either mode (torch builds, dtype probes)."""
+    return concurrency.machine_resources(SLOTS)
+
 
 wildcard_constraints:
     **{key: "|".join(re.escape(value) for value in values) for key, values in matrix.wildcard_values(CELLS).items()},

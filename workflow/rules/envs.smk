@@ -15,7 +15,7 @@ rule torch_env:
     conda:
         "../../envs/speedatlas.yaml"
     resources:
-        speedatlas_timing=1,
+        **get_machine_resources(),
     params:
         spec=get_env_spec,
     shell:

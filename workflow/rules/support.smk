@@ -18,7 +18,7 @@ rule dtype_support:
     conda:
         "../../envs/speedatlas.yaml"
     resources:
-        speedatlas_timing=1,
+        **get_machine_resources(),
     params:
         spec=get_support_spec,
         python=get_support_python,

@@ -23,7 +23,17 @@ def get_cell_threads(wildcards):
     Snakemake then runs nothing else beside a timing job on this machine, and on a cluster
     the job step gets that many CPUs (set cpu_threads explicitly there).
     """
-    return cell_of(wildcards).cpu_threads or workflow.cores
+    cell = cell_of(wildcards)
+    return concurrency.cell_threads(cell.cpu_threads, workflow.cores, cell.device, SLOTS)
+
+
+def get_timing_resources():
+    """speedatlas_timing=1 (concurrency: machine); per-slot units under concurrency: device."""
+    return concurrency.rule_resources(SLOTS, get_device)
+
+
+def get_device(wildcards):
+    return wildcards.device
 
 
 def get_cell_files():

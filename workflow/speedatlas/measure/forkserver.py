@@ -48,7 +48,9 @@ def serve(path: str, parent: int) -> None:
     server.settimeout(1.0)
     print(f"speedatlas forkserver ready on {path}", file=sys.stderr, flush=True)
     try:
-        while _alive(parent):
+        if hasattr(os, "pidfd_open"):
+            _serve_concurrently(server, parent)
+        while _alive(parent):  # no pidfds (not Linux): one cell at a time
             try:
                 connection, _ = server.accept()
             except socket.timeout:
@@ -86,8 +88,49 @@ def _read_line(connection: socket.socket) -> str:
     return b"".join(chunks).decode()
 
 
+def _serve_concurrently(server: socket.socket, parent: int) -> None:
+    """Serve requests while earlier children still run (concurrency: device runs one cell per
+    GPU at once): each child's pidfd is watched beside the socket, and its answer goes back the
+    moment it exits. Under concurrency: machine one request comes at a time, as before."""
+    import selectors
+
+    selector = selectors.DefaultSelector()
+    selector.register(server, selectors.EVENT_READ)
+    try:
+        while _alive(parent):
+            for key, _ in selector.select(timeout=1.0):
+                if key.fileobj is server:
+                    try:
+                        connection, _ = server.accept()
+                    except socket.timeout:
+                        continue
+                    message, fds, _, _ = socket.recv_fds(connection, 1 << 20, 1)
+                    pid = _fork_child(json.loads(message.decode()), fds[0] if fds else None)
+                    for fd in fds:
+                        os.close(fd)
+                    selector.register(os.pidfd_open(pid), selectors.EVENT_READ, (pid, connection))
+                else:
+                    pid, connection = key.data
+                    selector.unregister(key.fileobj)
+                    os.close(key.fileobj)
+                    with connection:
+                        connection.sendall((json.dumps({"returncode": _wait(pid)}) + "\n").encode())
+    finally:
+        selector.close()
+
+
+def _wait(pid: int) -> int:
+    _, status = os.waitpid(pid, 0)
+    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
 def _run_child(request: dict, log_fd: int | None) -> int:
     """Fork, run the cell in the child (output to the job's log), return its exit status."""
+    return _wait(_fork_child(request, log_fd))
+
+
+def _fork_child(request: dict, log_fd: int | None) -> int:
+    """Fork a child that runs the cell (output to the job's log); return its pid."""
     from speedatlas.measure import runner
 
     pid = os.fork()
@@ -106,8 +149,7 @@ def _run_child(request: dict, log_fd: int | None) -> int:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+    return pid
 
 
 def request_cell(path: str, spec: dict, out: str) -> int:

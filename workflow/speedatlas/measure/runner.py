@@ -24,6 +24,7 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 from typing import Any  # noqa: E402
 
+from speedatlas.measure import slots  # noqa: E402 - standard library only
 from speedatlas.measure.failures import error_text  # noqa: E402
 
 LOCK_ENV = "SPEEDATLAS_LOCK"
@@ -83,16 +84,27 @@ def key_columns(spec: dict[str, Any], protocol: int) -> dict[str, Any]:
     }
 
 
-def measure(spec: dict[str, Any], base: dict[str, Any], lock_wait_s: float = 0.0) -> list[dict[str, Any]]:
-    """Collect the environment, check the device, then let the cell's workload time it."""
+def measure(spec: dict[str, Any], base: dict[str, Any], lock_wait_s: float = 0.0,
+            held: slots.Held | None = None) -> list[dict[str, Any]]:
+    """Collect the environment, check the device, then let the cell's workload time it.
+
+    A cell holding a timing slot (concurrency: device) computes on its slot's GPU; the key
+    columns keep the device the study named (e.g. `cuda`), gpu_index says which one ran it.
+    """
     import torch
 
     from speedatlas.measure import devices, envinfo, workloads
 
-    device = spec["device"]
+    held = held or slots.Held("machine", lock_wait_s)
+    device = slots.compute_device(spec["device"], held)
+    if device != spec["device"]:
+        spec = {**spec, "device": device}
+        if held.slot is not None and not slots.fake() and devices.unavailable_reason(device) is None:
+            torch.cuda.set_device(held.slot.index)  # stray allocations land on the slot's GPU too
     torch.set_num_threads(spec["cpu_threads"] or devices.default_threads())
     env = envinfo.collect(torch)
     base = {**base, **env, "device_name": devices.device_name(device, env["cpu_model"])}
+    base.update(slots.columns(torch, base["device"], device, held))
 
     reason = devices.unavailable_reason(device)
     if reason is not None:
@@ -109,8 +121,8 @@ def run_cell(spec: dict[str, Any], out: str, protocol: int) -> str:
     spec = {k: v for k, v in spec.items() if k != LAUNCHED_KEY}
     base = key_columns(spec, protocol)
     try:
-        with exclusive_machine() as waited:
-            rows = measure(spec, base, waited)
+        with slots.hold(spec["device"], lock_path()) as held:
+            rows = measure(spec, base, held.waited_s, held)
     except Exception as exc:  # noqa: BLE001 - e.g. torch fails to import in this environment
         rows = [{**base, "status": "error", "error": error_text(exc)}]
     from speedatlas.measure import cellio  # here, not at the top: the supervisor imports this module without pyarrow

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from speedatlas.analyze import multiprocess, stats
+from speedatlas.analyze import multiprocess, neighbours, stats
 from speedatlas.measure import cellio
 
 # The columns that identify a cell (in the order of the cell path).
@@ -57,6 +57,10 @@ CELL_INFO = (
     "final_loss",
     "started_at",
     "finished_at",
+    "concurrency",
+    "gpu_index",
+    "gpu_uuid",
+    "cpu_affinity",
 )
 
 
@@ -130,7 +134,7 @@ def summarize_cells(raw: pd.DataFrame, noise_cv: float = 0.1, host_bound_share: 
     """
     keys = list(CELL_KEYS)
     columns = [*CELL_KEYS, "status", "n", "median_s", "q1_s", "q3_s", "iqr_s", "min_s", "mean_s", "cv",
-               "items_per_s", "noisy", *[c for c in CELL_INFO if c != "status"], *multiprocess.CELL_COLUMNS]
+               "items_per_s", "noisy", *[c for c in CELL_INFO if c != "status"], *multiprocess.CELL_COLUMNS, "neighbours_busy"]
     if raw.empty:
         return pd.DataFrame(columns=columns)
     first_rows = raw.drop_duplicates(keys)
@@ -158,6 +162,10 @@ def summarize_cells(raw: pd.DataFrame, noise_cv: float = 0.1, host_bound_share: 
     cells["iqr_s"] = cells["q3_s"] - cells["q1_s"]
     cells["items_per_s"] = cells.pop("_items") / cells["median_s"]
     cells["noisy"] = (cells["cv"] > noise_cv).fillna(False).astype(bool)
+    # a cell's timed region: from its first timed block to its last, over all its processes
+    spans = raw.groupby(keys, sort=False, dropna=False).agg(started_at=("started_at", "min"),
+                                                             finished_at=("finished_at", "max")).reset_index()
+    cells["neighbours_busy"] = neighbours.neighbours_busy(cells[keys].merge(spans, on=keys, how="left")).to_numpy()
     return cells.sort_values(keys, ignore_index=True)[columns]
 
 

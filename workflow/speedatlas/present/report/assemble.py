@@ -111,6 +111,10 @@ def render(
 
     out.append(energy_section(cells, speedups, confidence, plots.get("energy")))
 
+    beside = sections.timed_beside_others(cells)  # concurrency: device only
+    if beside:
+        out.append(beside)
+
     out.append("## Cells that did not run\n")
     out.append(sections.failed_cells(cells))
 

@@ -155,6 +155,34 @@ def failed_cells(cells: pd.DataFrame) -> str:
     return markdown_table(pd.DataFrame(rows)[order])
 
 
+def timed_beside_others(cells: pd.DataFrame) -> str:
+    """concurrency: device: the cells timed while a neighbour GPU timed another cell ("" if none).
+
+    Flagged, not dropped: side-by-side cells are only as trustworthy as the machine's
+    interference ratios (benchmarks/interference.py) show, against a target of 2%.
+    """
+    if "neighbours_busy" not in cells.columns:
+        return ""
+    busy = cells[(cells["status"] == "ok") & (cells["neighbours_busy"].fillna(0) > 0)]
+    if busy.empty:
+        return ""
+    view = pd.DataFrame({
+        "machine": busy["machine"], "device": busy["device"],
+        "gpu": busy["gpu_index"].map(lambda v: "" if pd.isna(v) else str(int(v))),
+        "model": busy["model"], "dtype": busy["dtype"], "mode": busy["mode"], "batch": busy["batch_size"],
+        "neighbours busy": busy["neighbours_busy"].astype(int),
+    })
+    return (
+        "## Cells timed beside others\n\n"
+        f"{len(busy)} of {int((cells['status'] == 'ok').sum())} cells were timed while another GPU of the same "
+        "machine timed a cell (`concurrency: device`). Each GPU had its own lock and its own host cores, but "
+        "the GPUs share the host's memory bandwidth, PCIe and power budget: treat these cells as measured "
+        "beside busy neighbours unless `benchmarks/interference.py` showed this machine's ratios within 2% "
+        "(see the README, \"One timing job per GPU\"). Rerun a cell alone with `concurrency: machine` and "
+        "`--forcerun` to compare.\n\n" + markdown_table(view.sort_values(["machine", "device", "model"]))
+    )
+
+
 def all_cells(cells: pd.DataFrame) -> str:
     ok = cells[cells["status"] == "ok"]
     several = cells["machine"].nunique() > 1

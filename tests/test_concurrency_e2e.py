@@ -79,6 +79,18 @@ def test_gpu_cells_overlap_and_cpu_cells_run_alone(study):
         assert a.gpu_index != b.gpu_index, "two cells timed on one GPU at once"
 
 
+def test_the_cells_table_counts_busy_neighbours(study):
+    from speedatlas.analyze import tables
+
+    directory, spans = study
+    files = sorted(str(p) for p in (directory / "results" / "cells").rglob("cell.parquet"))
+    cells = tables.summarize_cells(tables.read_cells(files))
+    assert (cells[cells.device == "cpu"].neighbours_busy == 0).all()
+    side_by_side = cells[cells.neighbours_busy > 0]
+    assert len(side_by_side) >= 2 and (side_by_side.device != "cpu").all()
+    assert set(cells.gpu_index.dropna().astype(int)) == {0, 1}
+
+
 def test_snakemake_ran_two_gpu_jobs_but_never_a_cpu_job_beside_another(study):
     directory, _ = study
     lines = (directory / "run.log").read_text().splitlines()

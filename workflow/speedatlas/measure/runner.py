@@ -97,10 +97,9 @@ def measure(spec: dict[str, Any], base: dict[str, Any], lock_wait_s: float = 0.0
 
     held = held or slots.Held("machine", lock_wait_s)
     device = slots.compute_device(spec["device"], held)
-    if device != spec["device"]:
-        spec = {**spec, "device": device}
-        if held.slot is not None and not slots.fake() and devices.unavailable_reason(device) is None:
-            torch.cuda.set_device(held.slot.index)  # stray allocations land on the slot's GPU too
+    spec = {**spec, "device": device}
+    if held.slot is not None and not slots.fake() and devices.unavailable_reason(device) is None:
+        torch.cuda.set_device(held.slot.index)  # implicit allocations (no context on cuda:0) stay on the slot's GPU
     torch.set_num_threads(spec["cpu_threads"] or devices.default_threads())
     env = envinfo.collect(torch)
     base = {**base, **env, "device_name": devices.device_name(device, env["cpu_model"])}

@@ -12,7 +12,7 @@ import os
 
 import pyarrow.dataset as ds
 import pytest
-from conftest import snakemake, write_config
+from conftest import planned_jobs, snakemake, write_config
 
 from speedatlas.measure import slots
 
@@ -107,3 +107,11 @@ def test_snakemake_ran_two_gpu_jobs_but_never_a_cpu_job_beside_another(study):
         elif line.startswith("Finished jobid:"):
             in_flight.pop(line.split()[2], None)
     assert most == 2 and not cpu_with_others
+
+
+def test_switching_the_mode_reruns_no_cell(study):
+    directory, _ = study
+    machine = write_config(directory, {**CONFIG, "concurrency": "machine"}, "machine.yaml")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(slots.FAKE_ENV, "2")
+        assert "bench" not in planned_jobs(directory, machine)

@@ -179,6 +179,15 @@ def test_any_gpu_cell_takes_the_free_slot(tmp_path, monkeypatch):
             assert slots.compute_device("cuda", other, {}) == "cuda:1"
 
 
+def test_a_later_process_of_a_cell_prefers_its_first_gpu(tmp_path, monkeypatch):
+    monkeypatch.setattr(slots, "pin", lambda cpus: None)
+    machine = str(tmp_path / "timing.lock")
+    with slots.hold("cuda", machine, device_env(), prefer=1) as held:
+        assert held.slot.index == 1  # both free: the preferred one
+    with slots.hold("cuda:0", machine, device_env(), prefer=1) as held:
+        assert held.slot.index == 0  # a named GPU is never swapped
+
+
 def test_any_gpu_cell_waits_for_a_slot(tmp_path, monkeypatch):
     monkeypatch.setattr(slots, "pin", lambda cpus: None)
     machine = str(tmp_path / "timing.lock")

@@ -117,10 +117,11 @@ def run_cell(spec: dict[str, Any], out: str, protocol: int) -> str:
     global _PROCESS_T0
     if spec.get(LAUNCHED_KEY) is not None:  # the supervisor's start: setup_s covers its cost too
         _PROCESS_T0 = min(_PROCESS_T0, float(spec[LAUNCHED_KEY]))
-    spec = {k: v for k, v in spec.items() if k != LAUNCHED_KEY}
+    prefer = spec.get(slots.PREFER_KEY)
+    spec = {k: v for k, v in spec.items() if k not in (LAUNCHED_KEY, slots.PREFER_KEY)}
     base = key_columns(spec, protocol)
     try:
-        with slots.hold(spec["device"], lock_path()) as held:
+        with slots.hold(spec["device"], lock_path(), prefer=prefer) as held:
             rows = measure(spec, base, held.waited_s, held)
     except Exception as exc:  # noqa: BLE001 - e.g. torch fails to import in this environment
         rows = [{**base, "status": "error", "error": error_text(exc)}]

@@ -303,19 +303,24 @@ def slot_lock_path(machine_lock: str, slot: Slot) -> str:
     return f"{machine_lock}.cuda{slot.index}"
 
 
+# Spec key (set by the supervisor, stripped by the runner): the GPU the cell's first process ran
+# on, tried first by its later processes (timing.processes > 1), so a `cuda` cell stays on one GPU.
+PREFER_KEY = "_prefer_gpu"
+
+
 @contextlib.contextmanager
 def hold(device: str, machine_lock: str, environ: Mapping[str, str] = os.environ,
-         poll_s: float = 0.02) -> Iterator[Held]:
+         poll_s: float = 0.02, prefer: int | None = None) -> Iterator[Held]:
     """Hold what a cell of `device` needs for its whole measurement; yield a Held.
 
     Machine mode, or a job that takes the whole machine: the machine lock, exclusive (today's
     lock). A slot job: the machine lock shared, then its slot's lock exclusive; a `cuda` job
-    tries its candidate slots without blocking, in index order, until one is free. A slot job
+    tries its candidate slots without blocking, in index order (`prefer` first), until one is free. A slot job
     is pinned to its slot's cores before it returns (so torch's threads start there).
     """
     concurrency = environ.get(CONCURRENCY_ENV) or "machine"
     slots = table_from_json(environ.get(SLOTS_ENV)) if concurrency == "device" else []
-    choices = candidates(device, slots)
+    choices = sorted(candidates(device, slots), key=lambda slot: slot.index != prefer)
     start = time.perf_counter()
     with open(machine_lock, "a+") as machine:
         fcntl.flock(machine, fcntl.LOCK_SH if choices else fcntl.LOCK_EX)

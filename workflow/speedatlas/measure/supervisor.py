@@ -26,6 +26,7 @@ from pathlib import Path  # noqa: E402
 
 from speedatlas.measure import envinfo  # noqa: E402
 from speedatlas.measure.runner import LAUNCHED_KEY, key_columns  # noqa: E402
+from speedatlas.measure.slots import PREFER_KEY  # noqa: E402
 
 # pyarrow (cellio) is imported only where a file is written here (a crash, an unusable
 # environment, the merge of several processes): 0.2 s of every cell's start otherwise.
@@ -116,16 +117,18 @@ def run_processes(python: str, spec: dict, out: str) -> int:
 
     from speedatlas.measure import cellio
 
-    returncode, parts = 0, []
+    returncode, parts, prefer = 0, [], {}
     for index in range(spec["processes"]):
         part = part_path(out, index)
         part.unlink(missing_ok=True)
         launched = _T0 if index == 0 else time.perf_counter()
-        code = run_process(python, {**spec, "process": index, LAUNCHED_KEY: launched}, str(part))
+        code = run_process(python, {**spec, "process": index, LAUNCHED_KEY: launched, **prefer}, str(part))
         returncode = returncode or code
         with cellio.pandas_hidden():  # pyarrow would import pandas (2 s) for the "ok" scalar
             table = cellio.read_part(part)
             ok = pc.all(pc.equal(table["status"], "ok")).as_py()
+        if index == 0 and "gpu_index" in table.column_names and table["gpu_index"][0].as_py() is not None:
+            prefer = {PREFER_KEY: table["gpu_index"][0].as_py()}  # concurrency: device: stay on this GPU
         parts.append(part)
         if not ok:
             tables = [table]

@@ -135,6 +135,8 @@ def test_device_mode_resources():
     # a slot job counts its share of --cores, so two GPU cells fit beside each other
     assert concurrency.cell_threads(0, 4, "cuda:1", TWO) == 2
     assert concurrency.cell_threads(0, 4, "cpu", TWO) == 4
+    assert concurrency.cores_warning(1, TWO).endswith("give --cores all (or at least 2)")
+    assert concurrency.cores_warning(2, TWO) is None and concurrency.cores_warning(1, []) is None
     env = concurrency.job_environment("device", TWO)
     assert env[slots.CONCURRENCY_ENV] == "device" and slots.table_from_json(env[slots.SLOTS_ENV]) == TWO
 

@@ -98,6 +98,8 @@ SLOTS = concurrency.study_slots(STUDY["concurrency"])
 for resource, limit in concurrency.limits(SLOTS).items():
     workflow.global_resources.setdefault(resource, limit)
 os.environ.update(concurrency.job_environment(STUDY["concurrency"], SLOTS))
+if concurrency.cores_warning(workflow.cores, SLOTS):
+    print(concurrency.cores_warning(workflow.cores, SLOTS), file=sys.stderr)
 
 
 def get_machine_resources():

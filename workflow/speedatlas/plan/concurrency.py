@@ -89,3 +89,12 @@ def job_environment(concurrency: str, slots: Sequence[Slot]) -> dict[str, str]:
         slot_locks.SLOTS_ENV: slot_locks.table_json(slots),
         "CUDA_DEVICE_ORDER": os.environ.get("CUDA_DEVICE_ORDER", "PCI_BUS_ID"),
     }
+
+
+def cores_warning(cores: int | None, slots: Sequence[Slot]) -> str | None:
+    """A sentence for the log when --cores lets fewer GPU cells run at once than there are GPUs
+    (each job counts at least one core, so `--cores 1` times one cell at a time)."""
+    if slots and (cores or 1) < len(slots):
+        return (f"speedatlas: concurrency: device found {len(slots)} GPUs but --cores {cores} runs at most "
+                f"{cores or 1} timing job(s) at once; give --cores all (or at least {len(slots)})")
+    return None

@@ -57,6 +57,9 @@ CELL_INFO = (
     "final_loss",
     "started_at",
     "finished_at",
+    "model_source",
+    "input_kind",
+    "vocab_size",
 )
 
 
@@ -130,7 +133,8 @@ def summarize_cells(raw: pd.DataFrame, noise_cv: float = 0.1, host_bound_share: 
     """
     keys = list(CELL_KEYS)
     columns = [*CELL_KEYS, "status", "n", "median_s", "q1_s", "q3_s", "iqr_s", "min_s", "mean_s", "cv",
-               "items_per_s", "noisy", *[c for c in CELL_INFO if c != "status"], *multiprocess.CELL_COLUMNS]
+               "items_per_s", "tokens_per_s", "noisy", *[c for c in CELL_INFO if c != "status"],
+               *multiprocess.CELL_COLUMNS]
     if raw.empty:
         return pd.DataFrame(columns=columns)
     first_rows = raw.drop_duplicates(keys)
@@ -157,6 +161,8 @@ def summarize_cells(raw: pd.DataFrame, noise_cv: float = 0.1, host_bound_share: 
     cells = multiprocess.add_cell_columns(cells, ok, keys, host_bound_share)
     cells["iqr_s"] = cells["q3_s"] - cells["q1_s"]
     cells["items_per_s"] = cells.pop("_items") / cells["median_s"]
+    # token inputs: items are sequences of input_size tokens (input_kind is null in older files)
+    cells["tokens_per_s"] = (cells["items_per_s"] * cells["input_size"]).where(cells["input_kind"] == "tokens")
     cells["noisy"] = (cells["cv"] > noise_cv).fillna(False).astype(bool)
     return cells.sort_values(keys, ignore_index=True)[columns]
 

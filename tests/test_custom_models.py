@@ -244,3 +244,33 @@ def test_throughput_plot_labels_each_kind_in_its_unit(monkeypatch, tmp_path):
     throughput.throughput_vs_batch(pd.DataFrame(rows), str(tmp_path / "t.png"))
     labels = sorted(ax.get_ylabel() for ax in figures[0].axes if ax.get_title())
     assert labels == ["throughput (images/s, log scale)", "throughput (sequences/s, log scale)"]
+
+
+def test_merging_refuses_one_model_label_from_two_factory_files():
+    from speedatlas import cellio, resultsets
+
+    def rows(machine, source):
+        base = {"machine": machine, "workload": "synthetic", "torch_requested": "current", "device": "cpu",
+                "model": "mynet", "dtype": "float32", "mode": "train", "variant": "eager", "batch_size": 2,
+                "status": "ok", "cpu_model": machine, "model_source": source}
+        return cellio.rows_to_table([{**base, "repeat": i, "step_time_s": 0.1} for i in range(2)]).to_pandas()
+
+    same = "factory:net.py:build@sha256:aaaaaaaaaaaa"
+    assert len(resultsets.merge([("a", rows("m1", same)), ("b", rows("m2", same))])) == 4
+    with pytest.raises(resultsets.MergeError, match="'mynet' names two different models: .*aaaa.* in 'a' but .*bbbb.* in 'b'"):
+        resultsets.merge([("a", rows("m1", same)), ("b", rows("m2", same.replace("a", "b")))])
+
+
+@pytest.mark.parametrize("name", ["examples/custom-image.yaml", "examples/custom-tokens.yaml",
+                                  "examples/transformers.yaml", "h100-transformers.yaml"])
+def test_shipped_configs_are_valid(name, monkeypatch):
+    import yaml
+
+    monkeypatch.chdir(REPO)  # factory paths are relative to the repository root, where users run them
+    study = config.prepare(yaml.safe_load((REPO / "config" / name).read_text()), ["resnet18"], cwd=REPO)
+    cells = matrix.expand(study, cwd=REPO)
+    assert cells and all(c.workload == "synthetic" for c in cells)
+    if name == "h100-transformers.yaml":
+        assert {(c.model, c.batch, c.dtype, c.mode, c.device) for c in cells} == {
+            (m, b, t, "train", d) for m, b in (("bert_base", 64), ("gpt2_small", 8))
+            for t in ("float32", "bfloat16") for d in ("cpu", "cuda")}

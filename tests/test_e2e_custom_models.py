@@ -81,3 +81,12 @@ def test_editing_a_factory_file_reruns_exactly_its_cells(custom_study):
     finally:
         factory.write_text(original)
     assert jobs["bench"] == 2  # tiny_lm train and infer, nothing else
+
+
+def test_publish_bundle_carries_the_factory_sources(custom_study):
+    snakemake(custom_study, custom_study / "config.yaml", "--cores", "1", "publish")
+    bundle = custom_study / "results" / "publish" / "test"
+    for name in ("tinynet.py", "tiny_lm.py", "broken.py"):
+        assert (bundle / "config" / "models" / name).read_bytes() == (custom_study / "models" / name).read_bytes()
+    manifest = (bundle / "manifest.json").read_text()
+    assert "config/models/tiny_lm.py" in manifest

@@ -103,15 +103,36 @@ def defines(source: str, function: str) -> bool:
     return False
 
 
+def factory_path(text: str, cwd: Path) -> Path:
+    """The source file of a factory: the .py file named, or the module's file."""
+    kind, target, _ = parse_factory(text)
+    if kind == "module":
+        return module_file(target, cwd)
+    path = Path(target) if Path(target).is_absolute() else cwd / target
+    if not path.is_file():
+        raise EntryError(f"factory file {target!r} does not exist (looked in {path.parent})")
+    return path
+
+
+def factory_files(config: dict[str, Any], cwd: Path) -> dict[str, Path]:
+    """{where a bundle keeps it: source file} for every factory of the study (for publish):
+    a relative file under its own path, anything else under factories/<file name>."""
+    files = {}
+    for entry in config["models"]:
+        if isinstance(entry, dict) and "factory" in entry:
+            path = factory_path(entry["factory"], cwd)
+            try:
+                relative = path.resolve().relative_to(cwd.resolve()).as_posix()
+            except ValueError:
+                relative = f"factories/{path.name}"
+            files[relative] = path
+    return files
+
+
 def resolve_factory(text: str, cwd: Path) -> dict[str, str]:
     """Check a factory string against the file system; return {factory, sha256} for the spec."""
-    kind, target, function = parse_factory(text)
-    if kind == "file":
-        path = Path(target) if Path(target).is_absolute() else cwd / target
-        if not path.is_file():
-            raise EntryError(f"factory file {target!r} does not exist (looked in {path.parent})")
-    else:
-        path = module_file(target, cwd)
+    _, _, function = parse_factory(text)
+    path = factory_path(text, cwd)
     data = path.read_bytes()
     try:
         found = defines(data.decode("utf-8"), function)

@@ -68,6 +68,7 @@ def with_(entry, **changes):
         ({"name": "resnet18", "input": {"kind": "tokens", "length": 8, "vocab": 9}}, {}, ["takes images"]),
         ({"name": "bert_base", "args": {"depth": 2}}, {}, ["bert_base takes args layers", "not depth"]),
         ({"name": "gpt2_small", "input": {"kind": "image"}}, {}, ["gpt2_small takes token inputs"]),
+        ({"name": "gpt2_small", "input": {"size": 64}}, {}, ["gpt2_small's input takes length and vocab, not size"]),
         (TINYNET, {"workload": "mnist_epoch"}, ["mnist_epoch", "'tinynet' is not one"]),
     ],
 )

@@ -152,6 +152,9 @@ def model_input(entry: Any, config: dict[str, Any]) -> dict[str, Any]:
         base = copy.deepcopy(BUILTINS[name]["input"])
         if given.get("kind", "tokens") != "tokens":
             raise EntryError(f"{name} takes token inputs, not {given['kind']!r}; write input: {{kind: tokens, length: ..}}")
+        extra = sorted(set(given) - {"kind", "length", "vocab"})
+        if extra:
+            raise EntryError(f"{name}'s input takes length and vocab, not {', '.join(extra)}")
         return {**base, **given}
     kind = given.get("kind") or ("tokens" if {"length", "vocab"} & set(given) else "image")
     if kind == "image":

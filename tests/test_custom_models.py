@@ -248,7 +248,8 @@ def test_throughput_plot_labels_each_kind_in_its_unit(monkeypatch, tmp_path):
 
 
 def test_merging_refuses_one_model_label_from_two_factory_files():
-    from speedatlas import cellio, resultsets
+    from speedatlas.analyze import resultsets
+    from speedatlas.measure import cellio
 
     def rows(machine, source):
         base = {"machine": machine, "workload": "synthetic", "torch_requested": "current", "device": "cpu",

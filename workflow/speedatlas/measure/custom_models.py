@@ -1,7 +1,7 @@
 """Cells of models that are not torchvision's: a user's factory or a built-in transformer.
 
 Runner side: standard library and torch only (torch >= 2.0). The cell's spec carries
-`model_source` (speedatlas.model_entries): {builtin | factory + sha256, args, input}.
+`model_source` (speedatlas.plan.model_entries): {builtin | factory + sha256, args, input}.
 
 Inputs are seeded and made on the CPU, like torchvision cells' images: images
 (batch, 3, size, size) from a normal distribution, or token ids (batch, length) uniform in
@@ -143,7 +143,7 @@ def meta_pass(source: dict[str, Any], num_classes: int, batch: int, mode: str, s
     """One step on the meta device (no compute, no memory): (FLOPs or None, head, classes).
 
     FLOPs are 2 per multiply-add of one inference forward, or one training forward + backward
-    (the optimizer step is not counted), as speedatlas.models.step_flops counts them.
+    (the optimizer step is not counted), as speedatlas.measure.models.step_flops counts them.
     `torch.utils.flop_counter` exists from torch 2.1; before that only the head is found.
     """
     counter: Any = contextlib.nullcontext()

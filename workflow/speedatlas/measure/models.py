@@ -75,7 +75,7 @@ def make_step(
     """Return step(): one training step (forward, backward, Adam) or one inference forward.
 
     `loss_fn(logits, labels)` defaults to cross-entropy on class labels (a language model passes
-    its next-token loss, speedatlas.custom_models).
+    its next-token loss, speedatlas.measure.custom_models).
 
     The step returns the loss (train) or the logits (infer) without reading them back, so the
     host never waits on the device inside the timed region.

@@ -121,7 +121,7 @@ def check_schema(config: dict[str, Any], schema: dict[str, Any]) -> None:
 def check_models(config: dict[str, Any], known_models: Iterable[str], cwd: Path | None = None) -> None:
     """Reject model names torchvision does not know, with close matches, and duplicates.
 
-    Built-in transformers and factory entries are checked by speedatlas.model_entries.
+    Built-in transformers and factory entries are checked by speedatlas.plan.model_entries.
     """
     from speedatlas.plan import model_entries
 

@@ -57,7 +57,7 @@ class Cell:
     # Canonical JSON of the energy settings (config `energy`); "" leaves them out of the spec.
     energy: str = ""
     # Canonical JSON of what builds a model that is not torchvision's (a built-in transformer or
-    # a factory with its file's sha256, its args and its input; speedatlas.model_entries); "" for
+    # a factory with its file's sha256, its args and its input; speedatlas.plan.model_entries); "" for
     # torchvision models, then left out of the spec, so their specs are unchanged.
     model_source: str = ""
 

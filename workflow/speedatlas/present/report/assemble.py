@@ -85,7 +85,9 @@ def render(
     out.append("## Methodology\n")
     out.append(METHODOLOGY.format(**study["timing"], seed=study.get("seed", 0), num_classes=study["num_classes"],
                                   input_size=study["input_size"], confidence=confidence, resamples=resamples))
-    out.append(sections.custom_models_method(cells))
+    custom = sections.custom_models_method(cells)  # only for models that are not torchvision's
+    if custom:
+        out.append(custom)
     out.append(sections.cross_machine_method(speedups, study))
 
     out.append("## Environment\n")
@@ -95,7 +97,7 @@ def render(
 
     out.append("## Speed-ups\n")
     out.append(
-        "Speed-up = median time per image (token models: per sequence) of the baseline / that of the candidate (above 1: the "
+        "Speed-up = median time per image of the baseline / that of the candidate (above 1: the "
         f"candidate is faster), with a {confidence:.0%} bootstrap interval in brackets; `n.s.` marks an "
         "interval that includes 1 (no clear difference). One column per batch size; every pair of cells "
         "is in `tables/speedups.csv`.\n"

@@ -189,7 +189,7 @@ def custom_models_method(cells: pd.DataFrame) -> str:
         "protocol. Token models take a seeded batch of token ids; one whose output is (batch, classes) "
         "trains with cross-entropy on seeded labels, one whose output is (batch, length, vocab) trains "
         "as a language model (cross-entropy of each position's logits on the next token). Their "
-        "throughput is in sequences/s (`tokens_per_s` = sequences/s × tokens per sequence).\n\n"
+        "throughput is in sequences/s (`tokens_per_s` = sequences/s × tokens per sequence), and their speed-ups compare times per sequence.\n\n"
         + "\n".join(lines) + "\n"
     )
 

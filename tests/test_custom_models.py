@@ -276,3 +276,16 @@ def test_shipped_configs_are_valid(name, monkeypatch):
         assert {(c.model, c.batch, c.dtype, c.mode, c.device) for c in cells} == {
             (m, b, t, "train", d) for m, b in (("bert_base", 64), ("gpt2_small", 8))
             for t in ("float32", "bfloat16") for d in ("cpu", "cuda")}
+
+
+def test_energy_plot_names_sequences_for_token_models(monkeypatch, tmp_path):
+    from speedatlas.present.plots import energy
+
+    figures = []
+    monkeypatch.setattr(energy, "save", lambda fig, png, svg=None: figures.append(fig))
+    cells = pd.DataFrame([{"machine": "m", "device": "cpu", "model": "gpt2_small", "mode": "train", "dtype": "float32",
+                           "status": "ok", "items_per_s": 3.0, "avg_power_w": 50.0, "idle_power_w": 10.0,
+                           "input_kind": "tokens"}])
+    energy.energy_plot(cells, str(tmp_path / "e.png"))
+    (ax,) = figures[0].axes
+    assert ax.get_ylabel() == "throughput (sequences/s)" and "sequences per joule" in ax.get_title()

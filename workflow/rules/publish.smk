@@ -10,6 +10,7 @@ rule publish:
         cells=get_cell_files(),
         included=get_included_cell_files(),
         configs=get_configfiles(),
+        factories=list(get_factory_files().values()),
     output:
         bundle=directory(f"results/publish/{STUDY['publish_name']}"),
     log:
@@ -19,5 +20,6 @@ rule publish:
     params:
         name=STUDY["publish_name"],
         study=get_study_summary(),
+        factories=json.dumps({k: str(v) for k, v in get_factory_files().items()}, sort_keys=True),
     script:
         "../scripts/publish.py"

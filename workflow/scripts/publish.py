@@ -16,4 +16,5 @@ publish(
     [*snakemake.input.cells, *snakemake.input.included],  # noqa: F821
     list(snakemake.input.configs),  # noqa: F821
     json.loads(snakemake.params.study),  # noqa: F821
+    json.loads(snakemake.params.factories),  # noqa: F821
 )

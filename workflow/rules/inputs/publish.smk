@@ -17,3 +17,10 @@ def get_publish_tables():
         "results/tables/speedups.csv",
         "results/tables/speedups.md",
     ]
+
+
+def get_factory_files():
+    """{path in the publish bundle: source file} of every model factory of the study."""
+    from speedatlas.plan import model_entries
+
+    return model_entries.factory_files(STUDY, Path.cwd())

@@ -197,7 +197,8 @@ def merge(parts: Sequence[tuple[str, pd.DataFrame]]) -> pd.DataFrame:
     """Concatenate the rows of several sources (first = this study), refusing inconsistent sets.
 
     Refused: one machine label whose sources share no CPU model (or, for one device, no device
-    name): two machines under one label; and one cell key in two sources with different
+    name): two machines under one label; one model label built from two different sources
+    (model_source: another factory file or hash); and one cell key in two sources with different
     measurements. The same cell with the same rows in two sources (a bundle included twice)
     is kept once.
     """
@@ -209,8 +210,26 @@ def merge(parts: Sequence[tuple[str, pd.DataFrame]]) -> pd.DataFrame:
     frames = [frame.assign(_source=source) for source, frame in non_empty]
     raw = pd.concat(frames, ignore_index=True)
     _check_machines(raw)
+    _check_model_sources(raw)
     raw = _drop_duplicate_cells(raw)
     return raw.drop(columns="_source").reset_index(drop=True)
+
+
+def _check_model_sources(raw: pd.DataFrame) -> None:
+    """One model label, one model: a factory edited between two machines' runs (another sha256),
+    or a factory named like a built-in, would compare different networks as if they were one."""
+    if "model_source" not in raw:
+        return
+    known = raw[raw["model_source"].notna()]
+    for model, group in known.groupby("model", sort=True):
+        sources = group.drop_duplicates("model_source")
+        if len(sources) > 1:
+            first, second = sources.iloc[0], sources.iloc[1]
+            raise MergeError(
+                f"model label {model!r} names two different models: {first['model_source']} in "
+                f"{first['_source']!r} but {second['model_source']} in {second['_source']!r}. Measure "
+                "the same factory file everywhere, or give each version its own name"
+            )
 
 
 def _check_machines(raw: pd.DataFrame) -> None:

@@ -61,6 +61,9 @@ CELL_INFO = (
     "gpu_index",
     "gpu_uuid",
     "cpu_affinity",
+    "model_source",
+    "input_kind",
+    "vocab_size",
 )
 
 
@@ -134,7 +137,8 @@ def summarize_cells(raw: pd.DataFrame, noise_cv: float = 0.1, host_bound_share: 
     """
     keys = list(CELL_KEYS)
     columns = [*CELL_KEYS, "status", "n", "median_s", "q1_s", "q3_s", "iqr_s", "min_s", "mean_s", "cv",
-               "items_per_s", "noisy", *[c for c in CELL_INFO if c != "status"], *multiprocess.CELL_COLUMNS, "neighbours_busy"]
+               "items_per_s", "tokens_per_s", "noisy", *[c for c in CELL_INFO if c != "status"],
+               *multiprocess.CELL_COLUMNS, "neighbours_busy"]
     if raw.empty:
         return pd.DataFrame(columns=columns)
     first_rows = raw.drop_duplicates(keys)
@@ -161,6 +165,8 @@ def summarize_cells(raw: pd.DataFrame, noise_cv: float = 0.1, host_bound_share: 
     cells = multiprocess.add_cell_columns(cells, ok, keys, host_bound_share)
     cells["iqr_s"] = cells["q3_s"] - cells["q1_s"]
     cells["items_per_s"] = cells.pop("_items") / cells["median_s"]
+    # token inputs: items are sequences of input_size tokens (input_kind is null in older files)
+    cells["tokens_per_s"] = (cells["items_per_s"] * cells["input_size"]).where(cells["input_kind"] == "tokens")
     cells["noisy"] = (cells["cv"] > noise_cv).fillna(False).astype(bool)
     # a cell's timed region: from its first timed block to its last, over all its processes
     spans = raw.groupby(keys, sort=False, dropna=False).agg(started_at=("started_at", "min"),

@@ -36,8 +36,15 @@ def synthetic_batch(batch: int, input_size: int, num_classes: int, seed: int) ->
 
 
 def logits_of(output: Any) -> torch.Tensor:
-    """Some torchvision models return a namedtuple (InceptionOutputs); take the logits."""
-    return output.logits if hasattr(output, "logits") else output
+    """Some torchvision models return a namedtuple (InceptionOutputs); take the logits. A user's
+    model may return a dict or object with `logits` (Hugging Face) or a tuple (logits first)."""
+    if hasattr(output, "logits"):
+        return output.logits
+    if isinstance(output, dict) and "logits" in output:
+        return output["logits"]
+    if isinstance(output, (tuple, list)) and output:
+        return logits_of(output[0])
+    return output
 
 
 def autocast_context(device: str, dtype: str) -> Callable[[], contextlib.AbstractContextManager]:
@@ -63,8 +70,12 @@ def make_step(
     mode: str,
     device: str,
     dtype: str,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> Callable[[], torch.Tensor]:
     """Return step(): one training step (forward, backward, Adam) or one inference forward.
+
+    `loss_fn(logits, labels)` defaults to cross-entropy on class labels (a language model passes
+    its next-token loss, speedatlas.measure.custom_models).
 
     The step returns the loss (train) or the logits (infer) without reading them back, so the
     host never waits on the device inside the timed region.
@@ -80,7 +91,7 @@ def make_step(
         return infer_step
 
     model.train()
-    loss_fn = torch.nn.CrossEntropyLoss()
+    loss_fn = loss_fn or torch.nn.CrossEntropyLoss()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     scaler = _grad_scaler(device, dtype)
 

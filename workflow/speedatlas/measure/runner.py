@@ -81,7 +81,22 @@ def key_columns(spec: dict[str, Any], protocol: int) -> dict[str, Any]:
         "seed": spec["seed"],
         "protocol": protocol,
         "process": spec.get("process", 0),
+        **model_source_columns(spec),
     }
+
+
+def model_source_columns(spec: dict[str, Any]) -> dict[str, Any]:
+    """What built the model (torchvision, a built-in transformer, a factory and its file's hash)
+    and the kind of input; the vocabulary of token inputs (speedatlas.measure.custom_models)."""
+    source = spec.get("model_source") or {}
+    given = source.get("input", {"kind": "image"})
+    if not source:
+        label = "torchvision"
+    elif "builtin" in source:
+        label = f"builtin:{source['builtin']}"
+    else:
+        label = f"factory:{source['factory']}@sha256:{source['sha256'][:12]}"
+    return {"model_source": label, "input_kind": given["kind"], "vocab_size": given.get("vocab")}
 
 
 def measure(spec: dict[str, Any], base: dict[str, Any], lock_wait_s: float = 0.0,

@@ -118,19 +118,51 @@ def check_schema(config: dict[str, Any], schema: dict[str, Any]) -> None:
         raise ConfigError(_describe(_best_error(errors), schema))
 
 
-def check_models(config: dict[str, Any], known_models: Iterable[str]) -> None:
-    """Reject model names torchvision does not know, with close matches, and duplicates."""
+def check_models(config: dict[str, Any], known_models: Iterable[str], cwd: Path | None = None) -> None:
+    """Reject model names torchvision does not know, with close matches, and duplicates.
+
+    Built-in transformers and factory entries are checked by speedatlas.plan.model_entries.
+    """
+    from speedatlas.plan import model_entries
+
     known = sorted(known_models)
     seen: set[str] = set()
     for index, entry in enumerate(config["models"]):
         name = entry if isinstance(entry, str) else entry["name"]
-        if name not in known:
+        try:
+            model_entries.check_entry(entry, config, set(known), cwd or Path.cwd())
+        except model_entries.EntryError as error:
+            raise ConfigError(f"key 'models[{index}]': {error}") from None
+        if model_entries.is_custom(entry):
+            check_custom_axes(config, entry, index)
+        elif name not in known:
             close = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
             hint = f"close matches: {', '.join(close)}" if close else "see torchvision.models.list_models()"
             raise ConfigError(f"key 'models[{index}]': unknown torchvision model {name!r}; {hint}")
         if name in seen:
             raise ConfigError(f"key 'models[{index}]': model {name!r} is listed twice; list each model once")
         seen.add(name)
+
+
+def check_custom_axes(config: dict[str, Any], entry: Any, index: int) -> None:
+    """channels_last is a memory format of 4-d image tensors: refuse it for token models; the
+    mnist_epoch workload feeds MNIST images to torchvision models only."""
+    from speedatlas.plan import model_entries
+
+    name = entry if isinstance(entry, str) else entry["name"]
+    own = isinstance(entry, dict) and "variants" in entry
+    variants = entry["variants"] if own else config["variants"]
+    if "channels_last" in variants and model_entries.model_input(entry, config)["kind"] == "tokens":
+        where = f"models[{index}].variants" if own else "variants"
+        raise ConfigError(
+            f"key '{where}': channels_last applies to image models only, and {name!r} takes tokens; "
+            f"give models[{index}] its own variants without channels_last"
+        )
+    if "mnist_epoch" in config["workload"]:
+        raise ConfigError(
+            f"key 'models[{index}]': workload mnist_epoch trains torchvision models on MNIST images; "
+            f"{name!r} is not one (run it with workload synthetic)"
+        )
 
 
 def check_probe_model(config: dict[str, Any], known_models: Iterable[str]) -> None:
@@ -203,8 +235,14 @@ def fill_defaults(config: dict[str, Any], schema_path: Path = SCHEMA_PATH) -> No
     validate(config, str(schema_path), set_default=True)
 
 
-def prepare(raw: dict[str, Any], known_models: Iterable[str], schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Validate `raw` and return a copy with every default filled in (from the schema)."""
+def prepare(
+    raw: dict[str, Any], known_models: Iterable[str], schema: dict[str, Any] | None = None, cwd: Path | None = None
+) -> dict[str, Any]:
+    """Validate `raw` and return a copy with every default filled in (from the schema).
+
+    `cwd` is where relative factory files are looked up (the working directory, where the
+    cells' jobs run).
+    """
     schema = schema or load_schema()
     config = copy.deepcopy(dict(raw))
     check_schema(config, schema)
@@ -216,7 +254,7 @@ def prepare(raw: dict[str, Any], known_models: Iterable[str], schema: dict[str, 
     config.setdefault("publish_name", config["machine"])
     check_semantics(config)
     check_torch_versions(config)
-    check_models(config, known_models)
+    check_models(config, known_models, cwd)
     check_probe_model(config, known_models)
     return config
 

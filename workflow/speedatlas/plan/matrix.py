@@ -10,8 +10,10 @@ import itertools
 import json
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
+from speedatlas.plan import model_entries
 from speedatlas.plan.config import MODEL_OVERRIDES
 
 # Bump when the measurement itself changes (what is timed, how it is synchronised, how inputs
@@ -54,6 +56,10 @@ class Cell:
     processes: int = 1
     # Canonical JSON of the energy settings (config `energy`); "" leaves them out of the spec.
     energy: str = ""
+    # Canonical JSON of what builds a model that is not torchvision's (a built-in transformer or
+    # a factory with its file's sha256, its args and its input; speedatlas.plan.model_entries); "" for
+    # torchvision models, then left out of the spec, so their specs are unchanged.
+    model_source: str = ""
 
     @property
     def key(self) -> dict[str, Any]:
@@ -78,6 +84,9 @@ class Cell:
         energy = fields.pop("energy")
         if energy:
             fields["energy"] = json.loads(energy)
+        source = fields.pop("model_source")
+        if source:
+            fields["model_source"] = json.loads(source)
         return json.dumps({**fields, "protocol": PROTOCOL_VERSION}, sort_keys=True)
 
 
@@ -119,11 +128,16 @@ def _timing(config: dict[str, Any], device: str, model_timing: dict[str, int]) -
     return {**config["timing"], **config.get("timing_by_device", {}).get(device, {}), **model_timing}
 
 
-def expand(config: dict[str, Any]) -> list[Cell]:
-    """All cells of a validated config, sorted, without duplicates."""
+def expand(config: dict[str, Any], cwd: Path | None = None) -> list[Cell]:
+    """All cells of a validated config, sorted, without duplicates.
+
+    `cwd`: where relative factory files are (the working directory by default).
+    """
     cells = set()
     for entry in config["models"]:
         s = _model_settings(entry, config)
+        source = model_entries.model_source(entry, config, cwd or Path.cwd())
+        size = model_entries.input_size(entry, config)
         axes = itertools.product(
             config["workload"],
             s["torch_versions"],
@@ -146,11 +160,12 @@ def expand(config: dict[str, Any]) -> list[Cell]:
                     mode=mode,
                     variant=variant,
                     batch=int(batch),
-                    input_size=s["input_size"],
+                    input_size=size,
                     num_classes=s["num_classes"],
                     cpu_threads=s["cpu_threads"],
                     seed=config["seed"],
                     energy=json.dumps(config["energy"], sort_keys=True) if "energy" in config else "",
+                    model_source=source,
                     **epoch_settings(workload, int(batch), timing, config["data"]),
                 )
             )

@@ -5,7 +5,8 @@
       report.md             the Markdown report (links to plots/ and tables/ below)
       plots/                every plot, PNG and SVG
       tables/               cells and speed-ups as Parquet and CSV (+ speedups.md)
-      config/               the config file(s) given, and resolved.yaml (every default filled in)
+      config/               the config file(s) given, resolved.yaml (every default filled in) and
+                            the source files of the study's model factories, at their paths
       cells/machine=…/…     every cell file of the study (its own and included machines')
       manifest.json         what is in the bundle, with the sha256 and size of every file
       SHA256SUMS            the same checksums for `sha256sum -c SHA256SUMS`
@@ -84,8 +85,13 @@ def publish(
     cell_files: Sequence[str],
     configs: Sequence[str],
     study: dict[str, Any],
+    factories: dict[str, str] | None = None,
 ) -> Path:
-    """Write the bundle to a temporary sibling folder, then rename it into place."""
+    """Write the bundle to a temporary sibling folder, then rename it into place.
+
+    `factories` ({path in the bundle: source file}): the model factories of the study, kept
+    under config/ at the path the config names them by, so the bundle reruns as it is.
+    """
     final = Path(out_dir)
     work = final.with_name(f".{final.name}.partial")
     shutil.rmtree(work, ignore_errors=True)
@@ -106,6 +112,8 @@ def publish(
             copied.add(relative)
     for config in configs:
         _copy(config, work / "config" / Path(config).name)
+    for relative, source in sorted((factories or {}).items()):
+        _copy(source, work / "config" / relative)
     (work / "config" / "resolved.yaml").write_text(sections.resolved_config(study))
     (work / "index.html").write_text(html_page.to_html((work / "report.md").read_text(), base=work))
 

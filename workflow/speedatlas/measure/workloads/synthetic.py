@@ -22,17 +22,24 @@ def measure(spec: dict[str, Any], base: dict[str, Any], start: CellStart) -> lis
         import torchvision
 
         base["torchvision_version"] = torchvision.__version__
-        flops = models.count_flops(
-            spec["model"], spec["num_classes"], spec["batch"], spec["input_size"], spec["mode"]
-        )
-        probe = devices.MemoryProbe(device)
-        model = models.build_model(spec["model"], spec["num_classes"], spec["seed"]).to(device)
-        images, labels = models.synthetic_batch(
-            spec["batch"], spec["input_size"], spec["num_classes"], spec["seed"]
-        )
-        images, labels = images.to(device), labels.to(device)
+        loss_fn = None
+        if spec.get("model_source"):  # a factory or a built-in transformer
+            from speedatlas.measure import custom_models
+
+            probe = devices.MemoryProbe(device)
+            flops, model, images, labels, loss_fn = custom_models.prepare(spec, device)
+        else:
+            flops = models.count_flops(
+                spec["model"], spec["num_classes"], spec["batch"], spec["input_size"], spec["mode"]
+            )
+            probe = devices.MemoryProbe(device)
+            model = models.build_model(spec["model"], spec["num_classes"], spec["seed"]).to(device)
+            images, labels = models.synthetic_batch(
+                spec["batch"], spec["input_size"], spec["num_classes"], spec["seed"]
+            )
+            images, labels = images.to(device), labels.to(device)
         model, images = models.apply_variant(model, images, spec["variant"], device)
-        step = models.make_step(model, images, labels, spec["mode"], device, spec["dtype"])
+        step = models.make_step(model, images, labels, spec["mode"], device, spec["dtype"], loss_fn)
         setup_s = time.perf_counter() - start.process_t0 - start.lock_wait_s
         # idle power before the warm-up, not between warm-up and timing: a pause there would
         # let the clocks drop and slow the first timed block
@@ -56,6 +63,8 @@ def measure(spec: dict[str, Any], base: dict[str, Any], start: CellStart) -> lis
         return failed_rows(base, exc, device)
 
     samples = result.samples_s
+    given = (spec.get("model_source") or {}).get("input", {})
+    tokens = given.get("length") if given.get("kind") == "tokens" else None  # tokens per sequence
     mean = statistics.fmean(samples)
     cell = {
         **base,
@@ -74,6 +83,6 @@ def measure(spec: dict[str, Any], base: dict[str, Any], start: CellStart) -> lis
     }
     return [
         {**cell, "repeat": index, "step_time_s": seconds, "items_per_s": spec["batch"] / seconds,
-         **meter.columns(index)}
+         "tokens_per_s": spec["batch"] * tokens / seconds if tokens else None, **meter.columns(index)}
         for index, seconds in enumerate(samples)
     ]

@@ -40,7 +40,9 @@ def energy_plot(cells: pd.DataFrame, png: str, svg: str | None = None) -> None:
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("average power during the timed region (W; dashed: idle power)")
-    ax.set_ylabel("throughput (images/s)")
-    ax.set_title("Throughput vs power (up-left is more images per joule)")
+    kinds = set(ok["input_kind"].fillna("image")) if "input_kind" in ok else {"image"}
+    unit = {"image": "images", "tokens": "sequences"}[kinds.pop()] if len(kinds) == 1 else "images or sequences"
+    ax.set_ylabel(f"throughput ({unit}/s)")
+    ax.set_title(f"Throughput vs power (up-left is more {unit} per joule)")
     ax.legend(fontsize=8, loc="best")
     save(fig, png, svg)

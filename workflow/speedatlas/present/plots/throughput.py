@@ -18,11 +18,17 @@ LINE_STYLES = ["-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 1))]
 MARKERS = ["o", "s", "^", "D", "v", "P"]
 PANEL_KEYS = ("mode", "dtype", "variant", "torch_requested", "workload")
 PANEL_NAMES = {"torch_requested": "torch", "mode": ""}
+# Token models' items are sequences; a panel holds one kind of input, so its unit is one.
+UNITS = {"image": "images", "tokens": "sequences"}
+KIND_TITLES = {"image": "image models", "tokens": "token models"}
 
 
 def _panel_title(row: pd.Series, keys: list[str]) -> str:
     parts = []
     for key in keys:
+        if key == "input_kind":
+            parts.append(KIND_TITLES[row[key]])
+            continue
         value = MODE_TITLES.get(row[key], row[key]) if key == "mode" else row[key]
         parts.append(f"{PANEL_NAMES.get(key, key)} {value}".strip())
     return " · ".join(parts)
@@ -38,6 +44,8 @@ def _plain_number(value: float, _position=None) -> str:
 def throughput_vs_batch(cells: pd.DataFrame, png: str, svg: str | None = None) -> None:
     """Images/s against batch size: one panel per mode (and dtype, variant, torch where several).
 
+    Token models are plotted in sequences/s, in panels of their own when a study has both kinds.
+
     Colour = model, line style and marker = machine/device, so "which device" and "which model"
     read independently; the band is the interquartile range of the step times, as images/s.
     Both axes are logarithmic (batch sizes are usually powers of two; throughputs of different
@@ -51,7 +59,8 @@ def throughput_vs_batch(cells: pd.DataFrame, png: str, svg: str | None = None) -
     ok["series"] = (ok["machine"] + "/" + ok["device"]) if ok["machine"].nunique() > 1 else ok["device"]
     ok["low"] = ok["batch_size"] / ok["q3_s"]
     ok["high"] = ok["batch_size"] / ok["q1_s"]
-    keys = ["mode"] + [k for k in PANEL_KEYS[1:] if ok[k].nunique() > 1]
+    ok["input_kind"] = ok["input_kind"].fillna("image") if "input_kind" in ok else "image"
+    keys = ["mode"] + [k for k in (*PANEL_KEYS[1:], "input_kind") if ok[k].nunique() > 1]
     ok["panel"] = ok.apply(_panel_title, axis=1, keys=keys)
     order = {"train": 0, "infer": 1}
     panels = ok.assign(_o=ok["mode"].map(order).fillna(2)).sort_values(["_o", "panel"])["panel"].drop_duplicates()
@@ -81,8 +90,9 @@ def throughput_vs_batch(cells: pd.DataFrame, png: str, svg: str | None = None) -
         ax.yaxis.set_minor_formatter(mticker.NullFormatter())
         if len(batches) == 1:
             ax.set_xlim(batches[0] / 1.5, batches[0] * 1.5)
-        ax.set_xlabel("batch size (images per step, log scale)")
-        ax.set_ylabel("throughput (images/s, log scale)")
+        unit = UNITS[data["input_kind"].iloc[0]]
+        ax.set_xlabel(f"batch size ({unit} per step, log scale)")
+        ax.set_ylabel(f"throughput ({unit}/s, log scale)")
         ax.set_title(panel)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_axis_off()

@@ -71,8 +71,10 @@ def throughput_by_torch_version(cells: pd.DataFrame, png: str, svg: str | None =
             ax.axvline(boundary - 0.5, color="0.85", linewidth=0.8)
         ax.set_xticks(range(len(cases)), cases, fontsize=9)
         ax.set_xlim(-0.6, len(cases) - 0.4)
-        ax.set_xlabel("cell (model, mode · batch size in images per step)")
-        ax.set_ylabel("throughput (images/s, log scale)")
+        tokens = "input_kind" in data and bool((data["input_kind"] == "tokens").any())
+        unit = ("sequences" if data["input_kind"].eq("tokens").all() else "images or sequences") if tokens else "images"
+        ax.set_xlabel(f"cell (model, mode · batch size in {unit} per step)")
+        ax.set_ylabel(f"throughput ({unit}/s, log scale)")
         ax.set_title(panel)
     handles, labels = [], []
     for ax in axes[:, 0]:

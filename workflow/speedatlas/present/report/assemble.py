@@ -85,6 +85,9 @@ def render(
     out.append("## Methodology\n")
     out.append(METHODOLOGY.format(**study["timing"], seed=study.get("seed", 0), num_classes=study["num_classes"],
                                   input_size=study["input_size"], confidence=confidence, resamples=resamples))
+    custom = sections.custom_models_method(cells)  # only for models that are not torchvision's
+    if custom:
+        out.append(custom)
     out.append(sections.cross_machine_method(speedups, study))
 
     out.append("## Environment\n")

@@ -116,14 +116,14 @@ def batch_trend(name: str, group: pd.DataFrame) -> str | None:
     return f"The {name} speed-up {verb} with the batch size (median over cells: {steps})."
 
 
-def scaling(speedups: pd.DataFrame, confidence: float) -> str | None:
-    """For a one-device study: the strongest batch-size scaling."""
+def scaling(speedups: pd.DataFrame, confidence: float, token_models: frozenset = frozenset()) -> str | None:
+    """For a one-device study: the strongest batch-size scaling (token models: in sequences/s)."""
     frame = speedups[speedups["axis"] == "batch_size"] if not speedups.empty else speedups
     if frame.empty:
         return None
     row = frame.sort_values(["speedup", "model"], ascending=[False, True]).iloc[0]
     return (f"On {row['device']}, {row['model']} {MODE_WORDS.get(row['mode'], row['mode'])} processes "
-            f"{_ratio(row['speedup'])} more images/s at batch {row['candidate']} than at batch {row['baseline']} "
+            f"{_ratio(row['speedup'])} more {'sequences' if row['model'] in token_models else 'images'}/s at batch {row['candidate']} than at batch {row['baseline']} "
             f"({_interval(row['ci_low'], row['ci_high'], confidence)}).")
 
 
@@ -159,7 +159,8 @@ def summary(cells: pd.DataFrame, speedups: pd.DataFrame, limit: int = 3, confide
         candidates.append(batch_trend(*pairs[0]))
     candidates.extend(heads[2:])
     if not pairs:
-        candidates.append(scaling(speedups, confidence))
+        tokens = cells[cells["input_kind"] == "tokens"]["model"] if "input_kind" in cells else []
+        candidates.append(scaling(speedups, confidence, frozenset(tokens)))
     chosen = [c for c in candidates if c][:limit]
     left = len([h for h in heads if h not in chosen])
     if left:

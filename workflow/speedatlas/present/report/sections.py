@@ -183,6 +183,45 @@ def timed_beside_others(cells: pd.DataFrame) -> str:
     )
 
 
+def _has_tokens(cells: pd.DataFrame) -> bool:
+    return "input_kind" in cells and bool((cells["input_kind"] == "tokens").any())
+
+
+def _throughput_columns(ok: pd.DataFrame) -> dict[str, pd.Series]:
+    """images/s; with token models, items/s (images or sequences) and tokens/s."""
+    if not _has_tokens(ok):
+        return {"images/s": ok["items_per_s"].map("{:.1f}".format)}
+    return {
+        "images or sequences/s": ok["items_per_s"].map("{:.1f}".format),
+        "tokens/s": ok["tokens_per_s"].map(lambda v: "" if pd.isna(v) else f"{v:,.0f}"),
+    }
+
+
+def custom_models_method(cells: pd.DataFrame) -> str:
+    """How models that are not torchvision's were built and trained (empty when there are none)."""
+    if "model_source" not in cells:
+        return ""
+    custom = cells[cells["model_source"].notna() & (cells["model_source"] != "torchvision")]
+    if custom.empty:
+        return ""
+    lines = []
+    for model, group in custom.groupby("model", sort=True):
+        first = group.iloc[0]
+        if first["input_kind"] == "tokens":
+            what = f"token ids ({int(first['input_size'])} per sequence, vocabulary {int(first['vocab_size'])})"
+        else:
+            what = f"{int(first['input_size'])}×{int(first['input_size'])} RGB images"
+        lines.append(f"- `{model}`: {first['model_source']}, seeded {what}")
+    return (
+        "Models that are not torchvision's (a built-in transformer or a user's factory) get the same "
+        "protocol. Token models take a seeded batch of token ids; one whose output is (batch, classes) "
+        "trains with cross-entropy on seeded labels, one whose output is (batch, length, vocab) trains "
+        "as a language model (cross-entropy of each position's logits on the next token). Their "
+        "throughput is in sequences/s (`tokens_per_s` = sequences/s × tokens per sequence), and their speed-ups compare times per sequence.\n\n"
+        + "\n".join(lines) + "\n"
+    )
+
+
 def all_cells(cells: pd.DataFrame) -> str:
     ok = cells[cells["status"] == "ok"]
     several = cells["machine"].nunique() > 1
@@ -199,7 +238,7 @@ def all_cells(cells: pd.DataFrame) -> str:
             "torch": ok["torch_version"],
             "median ms/step": ok["median_s"].map(lambda s: f"{s * 1000:.2f}"),
             "IQR ms": ok["iqr_s"].map(lambda s: f"{s * 1000:.2f}"),
-            "images/s": ok["items_per_s"].map("{:.1f}".format),
+            **_throughput_columns(ok),
             "CV": ok["cv"].map("{:.1%}".format),
             "noisy": ok["noisy"].map({True: "yes", False: ""}),
             # accelerator cells only: host issue time / synchronised step (issue 14)

@@ -95,4 +95,4 @@ def section(cells: pd.DataFrame) -> str:
     if not len(mps[mps["status"] == "ok"]):
         out.append("\nNo mps cell ran here: the mps-specific checks (autocast fallback, CPU fallback, "
                    "driver memory) were exercised only by the test suite's fakes, not on a Mac.")
-    return "\n".join(out) + "\n"
+    return "\n".join(out).lstrip("\n") + "\n"

@@ -154,3 +154,26 @@ def test_epoch_inference_and_missing_data_are_results(tmp_path):
     spec = {**SPEC, "data": {**SPEC["data"], "mnist_root": str(tmp_path)}}
     rows = measure(spec, key_columns(spec, 1))
     assert rows[0]["status"] == "error" and "holds only 6 images" in rows[0]["error"]
+
+
+def test_epoch_records_start_method_first_batch_and_compute_dtype(tmp_path):
+    """Issue 13 items 1 and 6: persistent workers (default), the start method, time to first batch."""
+    spec = {**SPEC, "data": {**SPEC["data"], "num_workers": 1}}
+    rows = measure(spec, key_columns(spec, 1))
+    check_epoch_rows(rows)
+    import multiprocessing
+
+    assert rows[0]["persistent_workers"] is True and rows[0]["start_method"] == multiprocessing.get_start_method()
+    assert all(0 < r["first_batch_s"] <= r["epoch_time_s"] for r in rows)
+    # the warm-up epoch starts the workers; with persistent workers the timed epochs do not
+    assert rows[0]["first_epoch_first_batch_s"] > 0
+    assert rows[0]["compute_dtype"] == "float32" and rows[0]["cpu_fallback_ops"] == "[]"
+
+
+def test_epoch_seed_behaviour_is_one_switch_away():
+    spec = {**SPEC, "data": {**SPEC["data"], "num_workers": 1, "persistent_workers": False}}
+    rows = measure(spec, key_columns(spec, 1))
+    check_epoch_rows(rows)
+    assert rows[0]["persistent_workers"] is False
+    no_workers = measure(SPEC, key_columns(SPEC, 1))
+    assert no_workers[0]["start_method"] is None and no_workers[0]["persistent_workers"] is False

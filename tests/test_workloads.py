@@ -36,7 +36,7 @@ def test_an_epoch_cell_is_one_epoch_per_timed_block():
     assert by_batch[64].repeats == 3 and by_batch[64].warmup == 16
     spec = json.loads(by_batch[64].spec())
     assert spec["data"] == {"mnist_root": None, "download": False, "images": 1000, "num_workers": 4,
-                            "epoch_protocol": matrix.EPOCH_PROTOCOL_VERSION}
+                            "persistent_workers": True, "epoch_protocol": matrix.EPOCH_PROTOCOL_VERSION}
     assert "workload=mnist_epoch" in by_batch[64].path
 
 
@@ -51,7 +51,8 @@ def test_data_settings_rerun_only_epoch_cells_and_timing_only_synthetic_ones():
 
 def test_nested_defaults_are_filled():
     config = prepare({"models": ["resnet18"], "data": {"images": 64}, "dtype_support": {"tolerance": {"float16": 0.5}}}, MODELS)
-    assert config["data"] == {"mnist_root": None, "download": False, "images": 64, "num_workers": 4, "epochs": 2}
+    assert config["data"] == {"mnist_root": None, "download": False, "images": 64, "num_workers": 4,
+                              "persistent_workers": True, "epochs": 2}
     assert config["dtype_support"]["tolerance"] == {"float32": 0.005, "float16": 0.5, "bfloat16": 0.05}
     assert config["dtype_support"]["train_steps"] == 3 and config["published"] is None
 

@@ -30,6 +30,9 @@ def efficiency_markdown(cells: pd.DataFrame) -> str:
             "peak memory MiB": (ok["peak_memory_bytes"] / 2**20).map(lambda v: _num(v, ".0f")),
         }
     )
+    if "mps_driver_allocated_bytes" in ok and ok["mps_driver_allocated_bytes"].notna().any():
+        # Never in the same column as CUDA's max allocated: a different quantity (issue 13 item 7).
+        view["mps driver MiB (not a peak)"] = (ok["mps_driver_allocated_bytes"] / 2**20).map(lambda v: _num(v, ".0f"))
     known = ok["peak_source"].dropna().unique()
     note = (
         "FLOPs of one step are counted once per cell on the eager model "
@@ -37,7 +40,8 @@ def efficiency_markdown(cells: pd.DataFrame) -> str:
         "not the optimizer). % of peak uses config/devices.yaml"
         + (f" ({', '.join(sorted(known))})" if len(known) else "")
         + "; '—' means the chip's peak is not in the table (add it there or under `device_peaks`). "
-        "Peak memory: CUDA max allocated, MPS driver-allocated memory at the end, CPU growth of the "
-        "process's peak RSS.\n"
+        "Peak memory: CUDA max allocated bytes, CPU growth of the process's peak RSS. mps has no "
+        "peak counter: its column is the memory the Metal driver held for the process at the end "
+        "of the cell (allocator caches included), comparable only with other mps cells.\n"
     )
     return note + "\n" + markdown_table(view)

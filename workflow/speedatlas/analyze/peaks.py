@@ -26,21 +26,40 @@ def load_peaks(path: Path = DEVICES_FILE, extra: Iterable[dict[str, Any]] = ()) 
     return [*extra, *shipped]
 
 
-def lookup(peaks: list[dict[str, Any]], device_name: str | None, dtype: str) -> tuple[str | None, float | None]:
-    """(entry name, peak FLOP/s) of the first entry matching device_name; None where unknown."""
+_CORES = re.compile(r"\((\d+) cores\)")
+
+
+def lookup(
+    peaks: list[dict[str, Any]], device_name: str | None, dtype: str, device: str | None = None
+) -> tuple[str | None, float | None]:
+    """(entry name, peak FLOP/s) of the first entry matching device_name; None where unknown.
+
+    An entry of `kind: gpu` never matches a cpu cell: on a Mac the CPU cell's name is the chip
+    ("Apple M1 Max") and only the mps cell's says "GPU". An entry with `gpu_cores` is scaled by
+    the core count in the name ("Apple M1 Max GPU (24 cores)" gets 24/32 of the 32-core peak).
+    """
     if not isinstance(device_name, str) or not device_name:
         return None, None
+    is_cpu = isinstance(device, str) and device.split(":", 1)[0] == "cpu"
     for entry in peaks:
+        if is_cpu and entry.get("kind") == "gpu":
+            continue
         if re.search(entry["match"], device_name, flags=re.IGNORECASE):
             tflops = entry.get("peak_tflops", {}).get(dtype)
-            return entry.get("name", entry["match"]), (tflops * 1e12 if tflops else None)
+            name = entry.get("name", entry["match"])
+            cores = _CORES.search(device_name)
+            if tflops and entry.get("gpu_cores") and cores and int(cores.group(1)) != entry["gpu_cores"]:
+                tflops = tflops * int(cores.group(1)) / entry["gpu_cores"]
+                name = f"{name}, scaled to {cores.group(1)} cores"
+            return name, (tflops * 1e12 if tflops else None)
     return None, None
 
 
 def add_efficiency(cells: pd.DataFrame, peaks: list[dict[str, Any]]) -> pd.DataFrame:
     """Add achieved_tflops, peak_tflops, pct_of_peak and peak_source to the per-cell table."""
     out = cells.copy()
-    pairs = list(zip(out["device_name"], out["dtype"]))
+    devices = out["device"] if "device" in out else [None] * len(out)
+    pairs = list(zip(out["device_name"], out["dtype"], devices))
     known = {pair: lookup(peaks, *pair) for pair in dict.fromkeys(pairs)}  # a few chips, many cells
     found = [known[pair] for pair in pairs]
     out["peak_source"] = [name for name, _ in found]

@@ -64,6 +64,18 @@ CELL_INFO = (
     "model_source",
     "input_kind",
     "vocab_size",
+    # Mac/mps truthfulness (issue 13): all optional, nulls in older cell files
+    "compute_dtype",
+    "cpu_fallback_ops",
+    "mps_driver_allocated_bytes",
+    "mps_recommended_max_bytes",
+    "mps_over_recommended",
+    "cpu_performance_cores",
+    "cpu_efficiency_cores",
+    "power_source",
+    "low_power_mode",
+    "thermal_state",
+    "pytorch_mps_env",
 )
 
 

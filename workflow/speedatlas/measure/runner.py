@@ -21,7 +21,6 @@ import fcntl  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 from typing import Any  # noqa: E402
 
 from speedatlas.measure import slots  # noqa: E402 - standard library only
@@ -41,9 +40,30 @@ def mark_process_start(t0: float, launcher: str) -> None:
     _PROCESS_T0, _LAUNCHER = t0, launcher
 
 
+# One fixed, machine-wide path, not $TMPDIR: on macOS $TMPDIR is per user (/var/folders/...),
+# changes under sudo, and Snakemake's tmpdir resource changes it per job, so two runs could each
+# hold "the" lock and time at once. /tmp is machine-wide on Linux and macOS (/private/tmp), and
+# node-local on a cluster, which is the scope we want.
+DEFAULT_LOCK = "/tmp/speedatlas-timing.lock"
+
+
 def lock_path() -> str:
     """One lock per machine (per node on a cluster): timing jobs never overlap."""
-    return os.environ.get(LOCK_ENV) or os.path.join(tempfile.gettempdir(), "speedatlas-timing.lock")
+    return os.environ.get(LOCK_ENV) or DEFAULT_LOCK
+
+
+def _open_lock(path: str) -> int:
+    """Open (creating) the lock file so that every user of the machine can lock it: created
+    world-writable; a file another user created is opened read-only (flock needs no write access)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except PermissionError:
+        return os.open(path, os.O_RDONLY)
+    try:
+        os.fchmod(fd, 0o666)  # the umask took some bits away; only the owner may put them back
+    except OSError:
+        pass
+    return fd
 
 
 @contextlib.contextmanager
@@ -52,7 +72,7 @@ def exclusive_machine():
 
     Yields the seconds spent waiting for it (another timing job held the machine).
     """
-    with open(lock_path(), "a+") as handle:
+    with os.fdopen(_open_lock(lock_path()), "rb") as handle:
         start = time.perf_counter()
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -108,19 +128,20 @@ def measure(spec: dict[str, Any], base: dict[str, Any], lock_wait_s: float = 0.0
     """
     import torch
 
-    from speedatlas.measure import devices, envinfo, workloads
+    from speedatlas.measure import darwin, devices, envinfo, workloads
 
     held = held or slots.Held("machine", lock_wait_s)
-    device = slots.compute_device(spec["device"], held)
-    spec = {**spec, "device": device}
-    if held.slot is not None and not slots.fake() and devices.unavailable_reason(device) is None:
+    compute = slots.compute_device(spec["device"], held)
+    spec = {**spec, "device": compute}
+    device = devices.get(compute)
+    if held.slot is not None and not slots.fake() and device.unavailable_reason() is None:
         torch.cuda.set_device(held.slot.index)  # implicit allocations (no context on cuda:0) stay on the slot's GPU
     torch.set_num_threads(spec["cpu_threads"] or devices.default_threads())
     env = envinfo.collect(torch)
-    base = {**base, **env, "device_name": devices.device_name(device, env["cpu_model"])}
-    base.update(slots.columns(torch, base["device"], device, held))
+    base = {**base, **env, **darwin.collect(), "device_name": device.name(env["cpu_model"])}
+    base.update(slots.columns(torch, base["device"], compute, held))
 
-    reason = devices.unavailable_reason(device)
+    reason = device.unavailable_reason()
     if reason is not None:
         return [{**base, "status": "unavailable", "error": reason}]
     start = workloads.CellStart(_PROCESS_T0, _LAUNCHER, lock_wait_s)

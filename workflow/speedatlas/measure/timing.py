@@ -49,12 +49,16 @@ def run(
     repeats: int,
     steps_per_repeat: int,
     meter=None,
+    after_first: Callable[[], None] | None = None,
 ) -> Timing:
     """Time `repeats` blocks of `steps_per_repeat` steps; store seconds per step per block.
 
     `meter` (speedatlas.measure.energy.Meter) reads the energy counter around the timed blocks, outside
     each block's timed interval; if the region is too short for the counter it adds untimed
     blocks after the timed ones (energy only, never timing samples).
+
+    `after_first` runs (untimed) once the first step has finished, e.g. the check of the dtype
+    the model computed in (compute_dtype.py); an exception from it ends the cell.
     """
     timing = Timing()
     synchronize()
@@ -63,6 +67,8 @@ def run(
     synchronize()
     timing.first_step_s = time.perf_counter() - start
     check_finite(result, "the first warm-up step's result")
+    if after_first is not None:
+        after_first()
     for _ in range(max(0, warmup - 1)):
         result = step()
     synchronize()

@@ -12,6 +12,7 @@ import copy
 import difflib
 import json
 import os
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -183,11 +184,24 @@ def check_semantics(config: dict[str, Any]) -> None:
             f"{config['devices']!r}; add it to devices or pick one of them"
         )
     check_workloads(config)
+    check_launcher(config)
     baseline_torch = config.get("baseline_torch")
     if baseline_torch is not None and baseline_torch not in config["torch_versions"]:
         raise ConfigError(
             f"key 'baseline_torch': {baseline_torch!r} is not in torch_versions "
             f"{config['torch_versions']!r}; add it there or pick one of them"
+        )
+
+
+def check_launcher(config: dict[str, Any], platform: str | None = None) -> None:
+    """`launcher: forkserver` is refused on macOS: the fork server forks after torch (and with
+    it Objective-C and Metal) is initialised, which crashes or hangs on macOS (Python's own
+    multiprocessing defaults to spawn there since 3.8 for this reason). `auto` never forks there."""
+    platform = platform or sys.platform
+    if config.get("launcher") == "forkserver" and platform == "darwin":
+        raise ConfigError(
+            "key 'launcher': forkserver cannot be used on macOS (forking a process that has "
+            "initialised Metal/Objective-C crashes or hangs); use 'auto' or 'process'"
         )
 
 

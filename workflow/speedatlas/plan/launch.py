@@ -18,9 +18,13 @@ SOCKET_ENV = "SPEEDATLAS_FORKSERVER"
 _server: subprocess.Popen | None = None
 
 
-def wanted(launcher: str) -> bool:
-    """`auto` forks on Linux only: on macOS, forking after Objective-C/Metal initialisation is unsafe."""
-    return launcher == "forkserver" or (launcher == "auto" and sys.platform.startswith("linux"))
+def wanted(launcher: str, platform: str | None = None) -> bool:
+    """`auto` forks on Linux only: on macOS, forking after Objective-C/Metal initialisation is
+    unsafe, so there an explicit `forkserver` is refused (config.check_launcher) and never forks."""
+    platform = platform or sys.platform
+    if platform == "darwin":
+        return False
+    return launcher == "forkserver" or (launcher == "auto" and platform.startswith("linux"))
 
 
 def start(launcher: str, timeout_s: float = 180) -> str | None:

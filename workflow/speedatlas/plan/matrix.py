@@ -108,6 +108,7 @@ def epoch_settings(workload: str, batch: int, timing: dict[str, int], data: dict
         "download": data["download"],
         "images": data["images"],
         "num_workers": data["num_workers"],
+        "persistent_workers": data.get("persistent_workers", True),
         "epoch_protocol": EPOCH_PROTOCOL_VERSION,
     }
     return {"warmup": steps, "repeats": data["epochs"], "steps_per_repeat": steps,

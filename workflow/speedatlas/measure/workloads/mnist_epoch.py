@@ -29,7 +29,7 @@ import torch
 import torchvision
 from torchvision import transforms
 
-from speedatlas.measure import devices, models, timing
+from speedatlas.measure import compute_dtype, devices, models, timing
 from speedatlas.measure.failures import failed_rows
 from speedatlas.measure.workloads import CellStart
 
@@ -157,12 +157,28 @@ def build_dataset(data: dict[str, Any], input_size: int, seed: int) -> tuple[Arr
     return ArrayMNIST(images, labels, seed_transform(input_size)), name
 
 
-def make_loader(dataset: ArrayMNIST, batch: int, num_workers: int, seed: int) -> torch.utils.data.DataLoader:
-    """The seed's DataLoader: shuffled (seeded here), `num_workers` workers, last batch kept."""
+def make_loader(dataset: ArrayMNIST, batch: int, num_workers: int, seed: int,
+                persistent_workers: bool = False) -> torch.utils.data.DataLoader:
+    """The seed's DataLoader: shuffled (seeded here), `num_workers` workers, last batch kept.
+
+    persistent_workers keeps the workers between epochs (torch.utils.data.DataLoader's own
+    option; it needs num_workers > 0). macOS starts workers with spawn (Python's default there
+    since 3.8), and each spawned worker re-imports torch: without it, every epoch on a Mac pays
+    seconds of interpreter start-up (issue 13: 6.2-6.8 s vs 0.08 s under fork for 32 images).
+    """
     generator = torch.Generator().manual_seed(seed)
     return torch.utils.data.DataLoader(
-        dataset, batch_size=batch, shuffle=True, num_workers=num_workers, generator=generator
+        dataset, batch_size=batch, shuffle=True, num_workers=num_workers, generator=generator,
+        persistent_workers=bool(persistent_workers and num_workers > 0),
     )
+
+
+def start_method(num_workers: int) -> str | None:
+    """How DataLoader workers start here: the default multiprocessing context's method (the
+    DataLoader uses it when given no multiprocessing_context); None without workers."""
+    import multiprocessing
+
+    return multiprocessing.get_start_method(allow_none=False) if num_workers > 0 else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -211,6 +227,7 @@ def make_batch_step(model: torch.nn.Module, mode: str, device: str, dtype: str) 
 class Epoch:
     seconds: float  # the whole epoch, closed by a device synchronize
     data_wait_s: float  # blocked on the DataLoader (iterator creation and every next())
+    first_batch_s: float | None  # from creating the iterator to the first batch (worker start-up)
     steps: int
     images: int
     last: torch.Tensor | None  # the last step's loss (train) or logits (infer)
@@ -231,6 +248,7 @@ def run_epoch(
     wait = time.perf_counter() - waited
     steps = images = 0
     last = None
+    first_batch = None
     while True:
         waited = time.perf_counter()
         try:
@@ -239,13 +257,15 @@ def run_epoch(
             wait += time.perf_counter() - waited
             break
         wait += time.perf_counter() - waited
+        if first_batch is None:
+            first_batch = time.perf_counter() - start
         inputs, labels = to_device(*batch)
         last = step(inputs, labels)
         steps += 1
         images += len(labels)
     del iterator
     synchronize()
-    return Epoch(time.perf_counter() - start, wait, steps, images, last)
+    return Epoch(time.perf_counter() - start, wait, first_batch, steps, images, last)
 
 
 def measure(spec: dict[str, Any], base: dict[str, Any], start: CellStart) -> list[dict[str, Any]]:
@@ -256,15 +276,20 @@ def measure(spec: dict[str, Any], base: dict[str, Any], start: CellStart) -> lis
     """
     device = spec["device"]
     data = spec["data"]
-    base = {**base, "num_workers": data["num_workers"], "images_per_epoch": data["images"]}
+    persistent = bool(data.get("persistent_workers", True)) and data["num_workers"] > 0
+    base = {**base, "num_workers": data["num_workers"], "images_per_epoch": data["images"],
+            "persistent_workers": persistent, "start_method": start_method(data["num_workers"])}
+    dev = devices.get(device)
+    checked: dict[str, Any] = {}  # compute_dtype, once the warm-up epoch ran
+    warned = compute_dtype.capture()  # the cell's warnings: autocast fallback, mps CPU fallback
     try:
         base["torchvision_version"] = torchvision.__version__
         dataset, base["dataset"] = build_dataset(data, spec["input_size"], spec["seed"])
-        loader = make_loader(dataset, spec["batch"], data["num_workers"], spec["seed"])
+        loader = make_loader(dataset, spec["batch"], data["num_workers"], spec["seed"], persistent)
         flops = models.count_flops(spec["model"], spec["num_classes"], spec["batch"], spec["input_size"], spec["mode"])
-        probe = devices.MemoryProbe(device)
-        model = models.build_model(spec["model"], spec["num_classes"], spec["seed"]).to(device)
-        model, _ = models.apply_variant(model, torch.empty(1, 3, 1, 1), spec["variant"], device)
+        probe = dev.memory_probe()
+        eager = models.build_model(spec["model"], spec["num_classes"], spec["seed"]).to(device)
+        model, _ = models.apply_variant(eager, torch.empty(1, 3, 1, 1), spec["variant"], device)
         channels_last = spec["variant"] == "channels_last"
 
         def to_device(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -274,9 +299,17 @@ def measure(spec: dict[str, Any], base: dict[str, Any], start: CellStart) -> lis
             return images, labels.to(device)
 
         step = make_batch_step(model, spec["mode"], device, spec["dtype"])
-        sync = lambda: devices.synchronize(device)  # noqa: E731
+        sync = dev.synchronize
         setup_s = time.perf_counter() - start.process_t0
+        # compute_dtype.py's check over the untimed warm-up epoch (not under compile, whose
+        # graph would trace the hooks in: compile cells of this workload record none).
+        recorder = compute_dtype.DtypeRecorder()
+        if spec["variant"] != "compile":
+            recorder.attach(eager)
         first = run_epoch(loader, step, to_device, sync)
+        recorder.detach()
+        checked["compute_dtype"] = recorder.compute_dtype()
+        compute_dtype.check(spec["dtype"], checked["compute_dtype"], warned.messages)
         timing.check_finite(first.last, "the warm-up epoch's last result")
         started_at = timing.utcnow()
         epochs = []
@@ -284,9 +317,11 @@ def measure(spec: dict[str, Any], base: dict[str, Any], start: CellStart) -> lis
             epochs.append(run_epoch(loader, step, to_device, sync))
             last_value = timing.check_finite(epochs[-1].last, "a timed epoch's last result")
         finished_at = timing.utcnow()
-        peak = probe.peak_bytes()
+        memory = probe.columns()
     except Exception as exc:  # noqa: BLE001 - every failure is a recorded result
-        return failed_rows(base, exc, device)
+        warned.stop()
+        return failed_rows({**base, **checked, "cpu_fallback_ops": warned.fallback_ops_json()}, exc, device)
+    warned.stop()
 
     seconds = [e.seconds for e in epochs]
     mean = statistics.fmean(seconds)
@@ -294,13 +329,16 @@ def measure(spec: dict[str, Any], base: dict[str, Any], start: CellStart) -> lis
         **base,
         "status": "ok",
         "cv": statistics.stdev(seconds) / mean if len(seconds) > 1 and mean > 0 else None,
-        "peak_memory_bytes": peak,
+        **memory,
+        **checked,
+        "cpu_fallback_ops": warned.fallback_ops_json(),
         "flops_per_step": flops,
         "compile_time_s": first.seconds if spec["variant"] == "compile" else None,
         "setup_s": setup_s,
         "final_loss": last_value if spec["mode"] == "train" else None,
         "first_epoch_s": first.seconds,
         "first_epoch_data_wait_s": first.data_wait_s,
+        "first_epoch_first_batch_s": first.first_batch_s,
         "started_at": started_at,
         "finished_at": finished_at,
         # energy is read around the synthetic workload's timed blocks only (measure/energy.py)
@@ -315,6 +353,7 @@ def measure(spec: dict[str, Any], base: dict[str, Any], start: CellStart) -> lis
             "items_per_s": e.images / e.seconds,
             "epoch_time_s": e.seconds,
             "data_wait_s": e.data_wait_s,
+            "first_batch_s": e.first_batch_s,
         }
         for index, e in enumerate(epochs)
     ]

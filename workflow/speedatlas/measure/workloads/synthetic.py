@@ -9,7 +9,7 @@ import statistics
 import time
 from typing import Any
 
-from speedatlas.measure import devices, energy, hostshare, models, timing
+from speedatlas.measure import compute_dtype, devices, energy, hostshare, models, timing
 from speedatlas.measure.failures import failed_rows
 from speedatlas.measure.workloads import CellStart
 
@@ -18,28 +18,34 @@ def measure(spec: dict[str, Any], base: dict[str, Any], start: CellStart) -> lis
     """Untimed first step and warm-up, then `repeats` timed blocks; one row per block."""
     device = spec["device"]
     meter = None
+    dev = devices.get(device)
+    checked: dict[str, Any] = {}  # compute_dtype, once the first step ran
+    warned = compute_dtype.capture()  # the cell's warnings: autocast fallback, mps CPU fallback
     try:
         import torchvision
 
         base["torchvision_version"] = torchvision.__version__
         loss_fn = None
+        probe = dev.memory_probe()
         if spec.get("model_source"):  # a factory or a built-in transformer
             from speedatlas.measure import custom_models
 
-            probe = devices.MemoryProbe(device)
             flops, model, images, labels, loss_fn = custom_models.prepare(spec, device)
         else:
             flops = models.count_flops(
                 spec["model"], spec["num_classes"], spec["batch"], spec["input_size"], spec["mode"]
             )
-            probe = devices.MemoryProbe(device)
             model = models.build_model(spec["model"], spec["num_classes"], spec["seed"]).to(device)
             images, labels = models.synthetic_batch(
                 spec["batch"], spec["input_size"], spec["num_classes"], spec["seed"]
             )
             images, labels = images.to(device), labels.to(device)
+        eager = model
         model, images = models.apply_variant(model, images, spec["variant"], device)
         step = models.make_step(model, images, labels, spec["mode"], device, spec["dtype"], loss_fn)
+        after_first = compute_dtype.first_step_check(
+            eager, images, spec, models.autocast_context(device, spec["dtype"]), warned, checked
+        )
         setup_s = time.perf_counter() - start.process_t0 - start.lock_wait_s
         # idle power before the warm-up, not between warm-up and timing: a pause there would
         # let the clocks drop and slow the first timed block
@@ -47,20 +53,23 @@ def measure(spec: dict[str, Any], base: dict[str, Any], start: CellStart) -> lis
         meter.idle(lambda: devices.synchronize(device))
         result = timing.run(
             step,
-            lambda: devices.synchronize(device),
+            dev.synchronize,
             spec["warmup"],
             spec["repeats"],
             spec["steps_per_repeat"],
             meter,
+            after_first=after_first,
         )
         meter.close()
-        peak = probe.peak_bytes()
+        memory = probe.columns()
         # after the timed blocks, so the samples are untouched (issue 14)
-        host_columns = hostshare.columns(device, step, lambda: devices.synchronize(device))
+        host_columns = hostshare.columns(device, step, dev.synchronize)
     except Exception as exc:  # noqa: BLE001 - every failure is a recorded result
         if meter is not None:
             meter.close()
-        return failed_rows(base, exc, device)
+        warned.stop()
+        return failed_rows({**base, **checked, "cpu_fallback_ops": warned.fallback_ops_json()}, exc, device)
+    warned.stop()
 
     samples = result.samples_s
     given = (spec.get("model_source") or {}).get("input", {})
@@ -70,7 +79,9 @@ def measure(spec: dict[str, Any], base: dict[str, Any], start: CellStart) -> lis
         **base,
         "status": "ok",
         "cv": statistics.stdev(samples) / mean if len(samples) > 1 and mean > 0 else None,
-        "peak_memory_bytes": peak,
+        **memory,
+        **checked,
+        "cpu_fallback_ops": warned.fallback_ops_json(),
         "flops_per_step": flops,
         "compile_time_s": result.first_step_s if spec["variant"] == "compile" else None,
         "setup_s": setup_s,

@@ -15,7 +15,7 @@ from speedatlas.analyze.aggregate import speedups_markdown
 from speedatlas.analyze.efficiency import efficiency_markdown
 from speedatlas.analyze.multiprocess import host_bound_note, single_process_note
 from speedatlas.analyze.version_axis import report_section as torch_versions_section
-from speedatlas.present.report import sections
+from speedatlas.present.report import mac_checks, sections
 from speedatlas.present.report.energy import energy_section
 from speedatlas.present.report.findings import summary as summary_findings
 
@@ -117,6 +117,8 @@ def render(
     beside = sections.timed_beside_others(cells)  # concurrency: device only
     if beside:
         out.append(beside)
+    out.append("## Machine state and mps checks\n")
+    out.append(mac_checks.section(cells))
 
     out.append("## Cells that did not run\n")
     out.append(sections.failed_cells(cells))

@@ -161,13 +161,18 @@ def mount_full_filesystem(folder: Path) -> bool:
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)],
                       capture_output=True).returncode != 0:
         return False
-    with open(folder / "filler", "wb") as handle:
+    try:
+        fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)
         try:
-            while True:
-                handle.write(b"\0" * 4096)
-                handle.flush()
-        except OSError:
+            while os.write(fd, b"\0" * 4096):
+                pass
+        except OSError:  # ENOSPC: full
             pass
+        finally:
+            os.close(fd)
+    except BaseException:
+        subprocess.run(["umount", str(folder)])
+        raise
     return True
 
 
@@ -184,8 +189,9 @@ def test_a_full_disk_names_the_cell_on_the_terminal(tmp_path, launcher):
                                 text=True, timeout=600)
         terminal = result.stdout + result.stderr
         assert result.returncode != 0
-        assert f"speedatlas: cell {CELL} could not be written: " in terminal, terminal[-3000:]
-        assert "No space left on device (ENOSPC)" in terminal
+        lines = [line for line in terminal.splitlines() if "could not be written" in line]
+        assert lines and lines[0].startswith("speedatlas: cell ") and CELL in lines[0], terminal[-3000:]
+        assert "No space left on device (ENOSPC)" in lines[0]
         assert not list((tmp_path / "results").rglob("cell.parquet"))
         assert not list((tmp_path / "results").rglob("*.tmp"))
     finally:
@@ -273,3 +279,141 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+# --- 2. a corrupt cell file -------------------------------------------------------------------
+
+TWO_CELLS = {**ONE_CELL, "batch_sizes": [1, 2]}
+DERIVED = ["results/tables/cells.parquet", "results/plots/throughput.png", "results/report.md"]
+
+
+def cell_path(batch: int) -> str:
+    return CELL.replace("batch=1", f"batch={batch}")
+
+
+@pytest.mark.slow
+def test_corrupt_cell_files_are_set_aside_and_measured_again(tmp_path):
+    import pyarrow.parquet as pq
+
+    configfile = write_config(tmp_path, TWO_CELLS)
+    env = isolated_env(tmp_path)
+
+    def run(*args):
+        return subprocess.run(command(tmp_path, configfile, "--cores", "1", *args), env=env, capture_output=True,
+                              text=True, timeout=600)
+
+    assert run().returncode == 0
+    cut, damaged = tmp_path / cell_path(1), tmp_path / cell_path(2)
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])  # cut short: no footer
+    data = bytearray(damaged.read_bytes())  # footer garbled, its length and magic intact
+    footer = int.from_bytes(data[-8:-4], "little")
+    data[-8 - footer : -8] = b"\xff" * footer
+    damaged.write_bytes(bytes(data))
+
+    # the dry run already sets the cut file aside: the plan it shows remeasures it
+    result = run("-n")
+    terminal = result.stdout + result.stderr
+    assert result.returncode == 0, terminal[-3000:]
+    assert f"speedatlas: {cell_path(1)} is unreadable" in terminal and "moved to results/quarantine/" in terminal
+    assert not cut.exists() and "bench" in terminal
+    for derived in DERIVED:  # nothing is left describing the data that is gone
+        assert not (tmp_path / derived).exists(), derived
+    kept = list((tmp_path / "results" / "quarantine").rglob("cell.parquet"))
+    assert len(kept) == 1 and kept[0].read_bytes() and kept[0].with_name("cell.parquet.why.txt").exists()
+
+    # the plain run remeasures it; the aggregation meets the garbled file, names it, sets it aside
+    result = run()
+    terminal = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"speedatlas: aggregate: {cell_path(2)}: unreadable cell file" in terminal, terminal[-3000:]
+    assert "run the same command again" in terminal
+    assert pq.read_table(cut).column("status").to_pylist() == ["ok", "ok"]
+    assert not damaged.exists()
+    for derived in DERIVED:
+        assert not (tmp_path / derived).exists(), derived
+
+    # and the next plain run completes the study
+    result = run()
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    assert pq.read_table(damaged).column("status").to_pylist() == ["ok", "ok"]
+    for derived in DERIVED:
+        assert (tmp_path / derived).exists(), derived
+    assert len(list((tmp_path / "results" / "quarantine").rglob("cell.parquet"))) == 2
+
+
+def test_footer_check_finds_cut_files(tmp_path):
+    from speedatlas.plan import quarantine
+
+    good = tmp_path / "good.parquet"
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"x": [1, 2, 3]}), good)
+    data = good.read_bytes()
+    (tmp_path / "cut.parquet").write_bytes(data[:-3])
+    (tmp_path / "empty.parquet").write_bytes(b"")
+    (tmp_path / "long.parquet").write_bytes(data[:4] + data[-8:-4].replace(data[-8:-4], (10**6).to_bytes(4, "little")) + b"PAR1")
+    paths = [str(tmp_path / n) for n in ("good.parquet", "cut.parquet", "empty.parquet", "long.parquet", "missing.parquet")]
+    found = dict(quarantine.unreadable(paths))
+    assert sorted(found) == sorted(paths[1:4])
+    assert "too short" in found[paths[2]] and "longer than the file" in found[paths[3]]
+
+
+# --- 3. a tampered bundle ---------------------------------------------------------------------
+
+
+def make_bundle(root: Path) -> Path:
+    """A published bundle of machine h100: one cell that matches ONE_CELL's, and its manifest."""
+    import json
+
+    import fakesets
+    from speedatlas.analyze import resultsets
+
+    fakesets.write_machine(root / "cells", "h100", {("cpu", "resnet18", "infer", 1): 0.01}, cpu_model="Intel Xeon")
+    files = {p.relative_to(root).as_posix(): {"bytes": p.stat().st_size, "sha256": resultsets.sha256(p)}
+             for p in sorted((root / "cells").rglob("cell.parquet"))}
+    (root / "manifest.json").write_text(json.dumps({"files": files}))
+    return next((root / "cells").rglob("cell.parquet"))
+
+
+def edit_one_byte(path: Path) -> None:
+    """Change one byte of a string value; the file stays valid Parquet."""
+    import pyarrow.parquet as pq
+
+    data = path.read_bytes()
+    at = data.index(b"Linux-6.8") + len("Linux-6.")
+    path.write_bytes(data[:at] + b"9" + data[at + 1 :])
+    assert pq.read_table(path).column("os")[0].as_py() == "Linux-6.9-x86_64"
+
+
+def test_bundle_hashes_are_cached_by_size_and_mtime(tmp_path):
+    from speedatlas.analyze import bundlecheck, resultsets
+
+    cell = make_bundle(tmp_path / "bundle")
+    sets = [resultsets.locate(str(tmp_path / "bundle"))]
+    cache = tmp_path / "cache.json"
+    assert bundlecheck.verify_bundles(sets, cache) == 1
+    assert bundlecheck.verify_bundles(sets, cache) == 0  # unchanged: nothing read
+    edit_one_byte(cell)  # same size, new mtime
+    with pytest.raises(resultsets.MergeError, match=r"include_results\[0\]: .*cell.parquet does not match the sha256"):
+        bundlecheck.verify_bundles(sets, cache)
+
+
+@pytest.mark.slow
+def test_a_tampered_bundle_is_refused_before_any_job(tmp_path):
+    cell = make_bundle(tmp_path / "bundle")
+    configfile = write_config(tmp_path, {**ONE_CELL, "include_results": [str(tmp_path / "bundle")]})
+    env = isolated_env(tmp_path)
+    dry = subprocess.run(command(tmp_path, configfile, "-n", "--cores", "1"), env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    edit_one_byte(cell)
+    start = time.monotonic()
+    result = subprocess.run(command(tmp_path, configfile, "--cores", "1"), env=env, capture_output=True, text=True,
+                            timeout=300)
+    terminal = result.stdout + result.stderr
+    assert result.returncode != 0
+    lines = [line for line in terminal.splitlines() if "an included bundle was changed" in line]
+    assert len(lines) == 1 and "does not match the sha256 in its manifest.json" in lines[0], terminal[-3000:]
+    assert str(cell.relative_to(tmp_path / "bundle")) in lines[0]
+    assert not (tmp_path / "results" / "cells").exists()  # no cell was timed first
+    assert time.monotonic() - start < 120

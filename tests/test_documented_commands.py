@@ -89,7 +89,7 @@ def reproduce_commands() -> list[tuple[str, str]]:
     """The commands the report's "How to reproduce" prints for a study given --configfile."""
     import pandas as pd
 
-    from speedatlas import report_sections
+    from speedatlas.present.report import sections as report_sections
 
     study = {"machine": "m1max", "configfiles": ["config/m1max.yaml"], "publish_name": "m1max"}
     text = report_sections.reproduce(pd.DataFrame({"machine": ["m1max"], "pipeline_commit": ["abc"]}), study)

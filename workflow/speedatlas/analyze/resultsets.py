@@ -154,7 +154,7 @@ def sha256(path: str | os.PathLike[str]) -> str:
 def verify_manifest(result_set: ResultSet, digest=None) -> None:
     """A bundle's cell files must match the checksums its manifest lists (no silent corruption).
 
-    `digest(path)` gives a file's sha256 (default: read it; speedatlas.bundlecheck caches it)."""
+    `digest(path)` gives a file's sha256 (default: read it; speedatlas.analyze.bundlecheck caches it)."""
     digest = digest or sha256
     if result_set.manifest is None:
         return

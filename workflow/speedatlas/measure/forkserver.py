@@ -185,7 +185,7 @@ def request_cell(path: str, spec: dict, out: str) -> int:
     """Client side (used by the supervisor): run one cell through the server.
 
     Our stderr (the job's log) travels with the request, so the cell's output lands in its log,
-    and so does the terminal's descriptor (speedatlas.notice) where there is one.
+    and so does the terminal's descriptor (speedatlas.measure.notice) where there is one.
     """
     from speedatlas.measure.notice import notice_fd
 

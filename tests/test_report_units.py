@@ -172,7 +172,7 @@ def test_report_renders_every_section(fake_study):
     assert "| Intel Xeon |" not in text.split("### h100", 1)[0]
     assert "![Speed-ups by model and batch size](plots/speedup_heatmap.png)" in text
     assert "| m1max | mps | oom | 1 | vgg16 | train | 128 |" in text
-    assert "--configfile config/m1max.yaml publish" in text and "results/publish/m1max-vs-h100/" in text
+    assert "publish --configfile config/m1max.yaml" in text and "results/publish/m1max-vs-h100/" in text
     # The config printed in the report is a config: it validates.
     import yaml
 

@@ -45,6 +45,13 @@ except study_config.ConfigError as error:
 
 CELLS = matrix.expand(STUDY)
 CELLS_BY_PATH = matrix.index_by_path(CELLS)
+# Unreadable cell files (cut short) are set aside, never deleted, before the plan is built, so
+# this very run (a dry run shows it) measures them again. Not in cluster jobs (they re-read this).
+if workflow.is_main_process:
+    from speedatlas.plan import quarantine  # noqa: E402
+
+    for line in quarantine.quarantine_cells([cell.path for cell in CELLS]):
+        print(line, file=sys.stderr)
 SUPPORT_JOBS = dtype_support_table.expand(STUDY)
 SUPPORT_BY_PATH = {job.path: job for job in SUPPORT_JOBS}
 try:
@@ -63,6 +70,13 @@ try:
     machine_axis.check_baselines(STUDY, resultsets.devices_by_machine(INCLUDED_SETS))
 except (resultsets.MergeError, study_config.ConfigError) as error:
     raise WorkflowError(f"speedatlas config error: {error}") from None
+# Bundles are checked against their manifest.json now, not after every cell has been timed.
+from speedatlas.analyze import bundlecheck  # noqa: E402
+
+try:
+    bundlecheck.verify_bundles(INCLUDED_SETS)
+except resultsets.MergeError as error:
+    raise WorkflowError(f"speedatlas: an included bundle was changed: {error}") from None
 INCLUDED_FILES = resultsets.included_files(
     INCLUDED_SETS, [cell.path for cell in CELLS], f"results/cells/machine={STUDY['machine']}"
 )
@@ -70,6 +84,14 @@ INCLUDED_FILES = resultsets.included_files(
 # Jobs inherit the runner package, `python` = the interpreter running snakemake (torch version
 # "current") and the pipeline commit (recorded in each cell, deliberately not a rerun trigger).
 export_job_environment(REPO)
+
+# A cell job that cannot write its file must say so on the terminal even when its log cannot be
+# written either (a full disk): shell jobs keep the terminal's stderr open as descriptor 3 for
+# speedatlas.measure.notice. The prefix is added when a job runs, not part of any rule's text: no rerun.
+shell.prefix(
+    ("set -euo pipefail; " if os.path.basename(shell.get_executable() or "") == "bash" else "")
+    + "exec 3>&2; export SPEEDATLAS_NOTICE_FD=3; "
+)
 
 
 # Cells of torch "current" fork from one process that imported torch once (launcher), which

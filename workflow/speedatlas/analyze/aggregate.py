@@ -17,6 +17,7 @@ from speedatlas.analyze import (
     tables,
     version_axis,
 )
+from speedatlas.plan import quarantine
 
 SPEEDUP_MD_COLUMNS = {
     "machine_device": ("Speed-ups across machines", "baseline machine/device"),
@@ -65,10 +66,24 @@ def write_tables(
     device_peaks: list | None = None,
     host_bound_share: float = 0.9,
 ) -> None:
-    """The study's tables; `include_roots`/`included` add other machines' result sets."""
-    raw = resultsets.read_study(
-        list(cell_paths), list(include_roots), list(included), lambda paths: tables.read_cells(paths, (*tables.AGGREGATE_COLUMNS, *energy_tables.ENERGY_COLUMNS))
-    )
+    """The study's tables; `include_roots`/`included` add other machines' result sets.
+
+    An unreadable cell file of this study is set aside (speedatlas.plan.quarantine) and the job fails
+    naming it; the next run measures it again.
+    """
+    cell_paths = list(cell_paths)
+    try:
+        raw = resultsets.read_study(
+            cell_paths, list(include_roots), list(included), lambda paths: tables.read_cells(paths, (*tables.AGGREGATE_COLUMNS, *energy_tables.ENERGY_COLUMNS))
+        )
+    except quarantine.UnreadableCell as error:
+        if error.path not in cell_paths:  # another machine's set: not ours to move
+            raise
+        target = quarantine.set_aside(error.path, error.reason)
+        quarantine.remove_derived()
+        raise quarantine.UnreadableCell(
+            error.path, f"{error.reason}; moved to {target}; run the same command again to measure it again"
+        ) from None
     cells = peaks.add_efficiency(tables.summarize_cells(raw, noise_cv, host_bound_share), peaks.load_peaks(extra=device_peaks or []))
     energy = energy_tables.EnergySamples(raw, resamples, seed)
     cells = energy_tables.add_energy(cells, raw, confidence, resamples, seed, energy)

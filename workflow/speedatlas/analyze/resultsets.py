@@ -151,8 +151,11 @@ def sha256(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-def verify_manifest(result_set: ResultSet) -> None:
-    """A bundle's cell files must match the checksums its manifest lists (no silent corruption)."""
+def verify_manifest(result_set: ResultSet, digest=None) -> None:
+    """A bundle's cell files must match the checksums its manifest lists (no silent corruption).
+
+    `digest(path)` gives a file's sha256 (default: read it; speedatlas.analyze.bundlecheck caches it)."""
+    digest = digest or sha256
     if result_set.manifest is None:
         return
     bundle = Path(result_set.manifest).parent
@@ -162,7 +165,7 @@ def verify_manifest(result_set: ResultSet) -> None:
         entry = listed.get(name)
         if entry is None:
             raise MergeError(f"{result_set.source}: {name} is not listed in its {MANIFEST}; the bundle was changed by hand")
-        if sha256(path) != entry["sha256"]:
+        if ("bytes" in entry and os.path.getsize(path) != entry["bytes"]) or digest(path) != entry["sha256"]:
             raise MergeError(f"{result_set.source}: {name} does not match the sha256 in its {MANIFEST}; the file is corrupt or was edited")
 
 
@@ -297,11 +300,13 @@ def read_study(
     `include_roots` are the configured `include_results` entries (re-located here so that the
     aggregate job verifies bundles' manifests); `included` the extra files the rule declared.
     """
+    from speedatlas.analyze.bundlecheck import HashCache  # bundlecheck imports this module
+
     parts = [(LOCAL_SOURCE, read_local(local_files))]
     wanted = {os.path.realpath(p) for p in included}
     for index, entry in enumerate(include_roots):
         result_set = locate(entry, index)
-        verify_manifest(result_set)
+        verify_manifest(result_set, digest=HashCache().sha256)  # checked at start; cached hashes
         files = [f for f in result_set.files if os.path.realpath(f) in wanted]
         wanted -= {os.path.realpath(f) for f in files}
         parts.append((entry, read_result_set(result_set, files)))

@@ -122,6 +122,15 @@ def read_cells(paths: Iterable[str], columns: Sequence[str] | None = None, threa
 
 
 def _read_cell_file(path: str, required: Sequence[str], wanted: Sequence[str]) -> pa.Table:
+    try:
+        return _read_cell_columns(path, required, wanted)
+    except (pa.ArrowException, OSError) as error:  # a damaged file: name it (speedatlas.plan.quarantine)
+        from speedatlas.plan.quarantine import UnreadableCell
+
+        raise UnreadableCell(path, f"{type(error).__name__}: {error}") from error
+
+
+def _read_cell_columns(path: str, required: Sequence[str], wanted: Sequence[str]) -> pa.Table:
     file = pq.ParquetFile(path, memory_map=True)
     present = set(file.schema_arrow.names)  # a property that converts the schema on every access
     missing = [name for name in required if name not in present]

@@ -105,6 +105,7 @@ def write_atomic(table: pa.Table, path: str | os.PathLike[str]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".cell-", suffix=".parquet.tmp", dir=target.parent)
     os.close(fd)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would hide results from other users
         pq.write_table(table, tmp, **WRITE_OPTIONS)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
@@ -121,3 +122,10 @@ def read_part(path: str | os.PathLike[str]) -> pa.Table:
 
 def concat_parts(tables: list[pa.Table]) -> pa.Table:
     return pa.concat_tables(tables)
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it, as the standard library offers no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

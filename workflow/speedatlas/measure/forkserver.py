@@ -21,6 +21,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import select
+import signal
 import socket
 import sys
 import time
@@ -42,6 +44,9 @@ def serve(path: str, parent: int) -> None:
 
     if os.path.exists(path):
         os.unlink(path)
+    # launch.stop() ends the server with SIGTERM: exit through `finally`, so the socket is removed
+    # (and a cell being served is stopped) instead of dying on the spot and leaving both behind.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(path)
     server.listen(16)
@@ -49,23 +54,17 @@ def serve(path: str, parent: int) -> None:
     print(f"speedatlas forkserver ready on {path}", file=sys.stderr, flush=True)
     try:
         if hasattr(os, "pidfd_open"):
-            _serve_concurrently(server, parent)
-        while _alive(parent):  # no pidfds (not Linux): one cell at a time
-            try:
-                connection, _ = server.accept()
-            except socket.timeout:
-                continue
-            with connection:
-                message, fds, _, _ = socket.recv_fds(connection, 1 << 20, 1)
-                request = json.loads(message.decode())
-                returncode = _run_child(request, fds[0] if fds else None)
-                for fd in fds:
-                    os.close(fd)
-                connection.sendall((json.dumps({"returncode": returncode}) + "\n").encode())
+            _serve(server, parent)
+        else:  # no pidfds (not Linux; macOS never forks, see plan/launch.py): one cell at a time
+            _serve_one_at_a_time(server, parent)
     finally:
         server.close()
         if os.path.exists(path):
             os.unlink(path)
+
+
+def _exit_on_signal(signum, frame):
+    raise SystemExit(128 + signum)
 
 
 def _alive(pid: int) -> bool:
@@ -88,48 +87,100 @@ def _read_line(connection: socket.socket) -> str:
     return b"".join(chunks).decode()
 
 
-def _serve_concurrently(server: socket.socket, parent: int) -> None:
-    """Serve requests while earlier children still run (concurrency: device runs one cell per
-    GPU at once): each child's pidfd is watched beside the socket, and its answer goes back the
-    moment it exits. Under concurrency: machine one request comes at a time, as before."""
+def _receive(connection: socket.socket) -> tuple[dict, int | None, int | None]:
+    """A request and its descriptors: the job's log, then the terminal (speedatlas.measure.notice)."""
+    message, fds, _, _ = socket.recv_fds(connection, 1 << 20, 2)
+    return json.loads(message.decode()), (fds[0] if fds else None), (fds[1] if len(fds) > 1 else None)
+
+
+def _serve(server: socket.socket, parent: int) -> None:
+    """Serve requests while earlier children still run (concurrency: device runs one cell per GPU
+    at once; under concurrency: machine one request comes at a time, as before).
+
+    Each child's pidfd and its client connection are watched beside the socket: when the child
+    exits its answer goes back at once; when the client hangs up first (Ctrl-C or SIGTERM reached
+    the cell job's supervisor, or it was killed), the child is stopped at once, because it lives
+    in the server's session and no signal from the terminal reaches it.
+    """
     import selectors
 
     selector = selectors.DefaultSelector()
     selector.register(server, selectors.EVENT_READ)
+    children: dict[int, tuple[int, socket.socket]] = {}  # pid -> (pidfd, client connection)
+
+    def finish(pid: int, status: int | None) -> None:
+        pidfd, connection = children.pop(pid)
+        selector.unregister(pidfd)
+        selector.unregister(connection)
+        os.close(pidfd)
+        with connection:
+            if status is None:
+                print(f"speedatlas forkserver: the client of cell process {pid} went away; stopped it",
+                      file=sys.stderr)
+            else:
+                connection.sendall((json.dumps({"returncode": _exit_code(status)}) + "\n").encode())
+
     try:
         while _alive(parent):
             for key, _ in selector.select(timeout=1.0):
-                if key.fileobj is server:
+                kind, pid = key.data if key.data else ("server", None)
+                if kind == "server":
                     try:
                         connection, _ = server.accept()
                     except socket.timeout:
                         continue
-                    message, fds, _, _ = socket.recv_fds(connection, 1 << 20, 1)
-                    pid = _fork_child(json.loads(message.decode()), fds[0] if fds else None)
-                    for fd in fds:
-                        os.close(fd)
-                    selector.register(os.pidfd_open(pid), selectors.EVENT_READ, (pid, connection))
-                else:
-                    pid, connection = key.data
-                    selector.unregister(key.fileobj)
-                    os.close(key.fileobj)
-                    with connection:
-                        connection.sendall((json.dumps({"returncode": _wait(pid)}) + "\n").encode())
+                    request, log_fd, notice = _receive(connection)
+                    try:
+                        pid = _fork_child(request, log_fd, notice)
+                    finally:
+                        for fd in (log_fd, notice):
+                            if fd is not None:
+                                os.close(fd)
+                    pidfd = os.pidfd_open(pid)
+                    children[pid] = (pidfd, connection)
+                    selector.register(pidfd, selectors.EVENT_READ, ("child", pid))
+                    selector.register(connection, selectors.EVENT_READ, ("client", pid))
+                elif pid not in children:
+                    continue  # both of a child's descriptors were ready in one round
+                elif kind == "child":
+                    finish(pid, os.waitpid(pid, 0)[1])
+                elif not children[pid][1].recv(1, socket.MSG_PEEK):  # EOF: the supervisor is gone
+                    _stop(pid)
+                    finish(pid, None)
     finally:
+        for pid in list(children):  # the server was told to stop (SIGTERM): its cells stop with it
+            _stop(pid)
+            finish(pid, None)
         selector.close()
 
 
-def _wait(pid: int) -> int:
-    _, status = os.waitpid(pid, 0)
+def _serve_one_at_a_time(server: socket.socket, parent: int) -> None:
+    while _alive(parent):
+        try:
+            connection, _ = server.accept()
+        except socket.timeout:
+            continue
+        with connection:
+            request, log_fd, notice = _receive(connection)
+            try:
+                pid = _fork_child(request, log_fd, notice)
+            finally:
+                for fd in (log_fd, notice):
+                    if fd is not None:
+                        os.close(fd)
+            try:
+                status = _wait_polling(pid, connection)
+            finally:
+                _stop(pid)
+            if status is not None:
+                connection.sendall((json.dumps({"returncode": _exit_code(status)}) + "\n").encode())
+
+
+def _exit_code(status: int) -> int:
     return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
 
-def _run_child(request: dict, log_fd: int | None) -> int:
-    """Fork, run the cell in the child (output to the job's log), return its exit status."""
-    return _wait(_fork_child(request, log_fd))
-
-
-def _fork_child(request: dict, log_fd: int | None) -> int:
+def _fork_child(request: dict, log_fd: int | None, notice_fd: int | None) -> int:
     """Fork a child that runs the cell (output to the job's log); return its pid."""
     from speedatlas.measure import runner
 
@@ -140,27 +191,69 @@ def _fork_child(request: dict, log_fd: int | None) -> int:
             if log_fd is not None:
                 os.dup2(log_fd, 1)
                 os.dup2(log_fd, 2)
+            if notice_fd is not None:  # the terminal: where "could not write the cell" must be seen
+                from speedatlas.measure.notice import NOTICE_ENV
+
+                os.environ[NOTICE_ENV] = str(notice_fd)
             runner.mark_process_start(time.perf_counter(), launcher="forkserver")
             spec = request["spec"]
             runner.inject_fault(spec)
             runner.run_cell(spec, request["out"], spec.get("protocol", 0))
             code = 0
+        except runner.CellWriteError as error:
+            code = runner.report_write_error(error)
         finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            finally:
+                os._exit(code)
     return pid
+
+
+def _wait_polling(pid: int, connection: socket.socket) -> int | None:
+    """The child's wait status, or None when the client hung up first."""
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        readable, _, _ = select.select([connection], [], [], 0.05)
+        if readable and not connection.recv(1, socket.MSG_PEEK):
+            return None
+
+
+def _stop(pid: int, grace_s: float = 2.0) -> None:
+    """Stop a child that is still running: SIGTERM (it removes its temporary file), then SIGKILL."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                return
+            os.kill(pid, sig)
+        except ChildProcessError:
+            return
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline:
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    return
+            except ChildProcessError:
+                return
+            time.sleep(0.02)
 
 
 def request_cell(path: str, spec: dict, out: str) -> int:
     """Client side (used by the supervisor): run one cell through the server.
 
-    Our stderr (the job's log) travels with the request, so the cell's output lands in its log.
+    Our stderr (the job's log) travels with the request, so the cell's output lands in its log,
+    and so does the terminal's descriptor (speedatlas.measure.notice) where there is one.
     """
+    from speedatlas.measure.notice import notice_fd
+
+    terminal = notice_fd()
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
         client.connect(path)
         message = json.dumps({"spec": spec, "out": os.path.abspath(out)}).encode()
-        socket.send_fds(client, [message], [sys.stderr.fileno()])
+        socket.send_fds(client, [message], [sys.stderr.fileno()] + ([terminal] if terminal is not None else []))
         answer = _read_line(client)
     return int(json.loads(answer)["returncode"])
 

@@ -163,22 +163,62 @@ def run_cell(spec: dict[str, Any], out: str, protocol: int) -> str:
         rows = [{**base, "status": "error", "error": error_text(exc)}]
     from speedatlas.measure import cellio  # here, not at the top: the supervisor imports this module without pyarrow
 
-    with cellio.pandas_hidden():
-        cellio.write_atomic(cellio.rows_to_table(rows), out)
+    try:
+        if _fault(spec) == "enospc":
+            import errno
+
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), out)
+        with cellio.pandas_hidden():
+            cellio.write_atomic(cellio.rows_to_table(rows), out)
+    except OSError as exc:  # e.g. ENOSPC: nothing is left behind (write_atomic removes its temp file)
+        raise CellWriteError(out, exc) from exc
     return rows[0]["status"]
+
+
+# Exit status of a cell whose file could not be written (EX_IOERR of sysexits.h): the supervisor
+# then fails the job (no result exists) instead of recording the cell as `error`.
+EXIT_WRITE_FAILED = 74
+
+
+class CellWriteError(OSError):
+    """The cell was measured (or failed) but its file could not be written."""
+
+    def __init__(self, out: str, cause: OSError):
+        import errno
+
+        reason = f"{cause.strerror} ({errno.errorcode.get(cause.errno, cause.errno)})" if cause.strerror else str(cause)
+        super().__init__(cause.errno, f"speedatlas: cell {out} could not be written: {reason}")
+        self.out = out
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
+def report_write_error(error: CellWriteError) -> int:
+    """Tell the terminal which cell could not be written and why; the exit status to use."""
+    from speedatlas.measure.notice import notify
+
+    notify(str(error))
+    return EXIT_WRITE_FAILED
 
 
 FAULT_ENV = "SPEEDATLAS_FAULT"
 
 
+def _fault(spec: dict[str, Any]) -> str:
+    """The fault SPEEDATLAS_FAULT=<model>:<kind> asks for this cell ('' for none)."""
+    model, _, kind = os.environ.get(FAULT_ENV, "").partition(":")
+    return kind if model and model == spec["model"] else ""
+
+
 def inject_fault(spec: dict[str, Any]) -> None:
-    """Test hook: SPEEDATLAS_FAULT=<model>:<segv|kill> makes that model's cells die hard.
+    """Test hook: SPEEDATLAS_FAULT=<model>:<segv|kill> makes that model's cells die hard
+    (<model>:enospc makes writing its file fail with ENOSPC, where no tiny filesystem can be mounted).
 
     Used by the tests to prove a crashing cell costs only itself; never set in normal use.
     """
-    fault = os.environ.get(FAULT_ENV, "")
-    model, _, kind = fault.partition(":")
-    if model and model == spec["model"]:
+    kind = _fault(spec)
+    if kind in ("segv", "kill"):
         import signal
 
         os.kill(os.getpid(), {"segv": signal.SIGSEGV, "kill": signal.SIGKILL}[kind])
@@ -191,7 +231,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     spec = json.loads(args.spec)
     inject_fault(spec)
-    status = run_cell(spec, args.out, spec.get("protocol", 0))
+    try:
+        status = run_cell(spec, args.out, spec.get("protocol", 0))
+    except CellWriteError as error:
+        return report_write_error(error)
     print(f"speedatlas: {spec['model']} {spec['device']} {spec['dtype']} {spec['mode']} "
           f"batch {spec['batch']}: {status}", file=sys.stderr)
     return 0

@@ -25,7 +25,8 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from speedatlas.measure import envinfo  # noqa: E402
-from speedatlas.measure.runner import LAUNCHED_KEY, key_columns  # noqa: E402
+from speedatlas.measure.notice import notice_fd, notify  # noqa: E402
+from speedatlas.measure.runner import EXIT_WRITE_FAILED, LAUNCHED_KEY, CellWriteError, key_columns  # noqa: E402
 from speedatlas.measure.slots import PREFER_KEY  # noqa: E402
 
 # pyarrow (cellio) is imported only where a file is written here (a crash, an unusable
@@ -44,7 +45,11 @@ def exit_reason(returncode: int) -> str:
 
 def launch(python: str, spec_json: str, out: str) -> int:
     """Run the cell: forked from the fork server when one serves this interpreter, else a fresh
-    process. Returns its exit status (negative: killed by that signal)."""
+    process. Returns its exit status (negative: killed by that signal).
+
+    Ctrl-C or SIGTERM stops the cell too: the fresh process is terminated here; the fork server
+    stops its child when this process (its client) goes away.
+    """
     server = os.environ.get("SPEEDATLAS_FORKSERVER")
     if server and python == "python" and os.path.exists(server):
         from speedatlas.measure.forkserver import request_cell
@@ -53,17 +58,40 @@ def launch(python: str, spec_json: str, out: str) -> int:
             return request_cell(server, json.loads(spec_json), out)
         except (OSError, ValueError) as error:
             print(f"speedatlas: fork server unreachable ({error}); starting a fresh process", file=sys.stderr)
-    return subprocess.call([python, "-m", "speedatlas.measure.runner", "--spec", spec_json, "--out", out])
+    fd = notice_fd()
+    child = subprocess.Popen([python, "-m", "speedatlas.measure.runner", "--spec", spec_json, "--out", out],
+                             pass_fds=(fd,) if fd is not None else ())
+    try:
+        return child.wait()
+    except BaseException:
+        child.terminate()
+        try:
+            child.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        raise
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def write_row(row: dict, out: str) -> None:
+    from speedatlas.measure import cellio
+
+    try:
+        with cellio.pandas_hidden():
+            cellio.write_atomic(cellio.rows_to_table([row]), out)
+    except OSError as error:  # e.g. ENOSPC: the job fails and says so on the terminal
+        raise CellWriteError(out, error) from error
 
 
 def record_unusable_env(spec_json: str, out: str, reason: str) -> None:
     """A torch version whose environment could not be built: its cells are `unavailable`."""
-    from speedatlas.measure import cellio
-
     spec = json.loads(spec_json)
     row = {**key_columns(spec, spec.get("protocol", 0)), "status": "unavailable", "error": reason}
-    with cellio.pandas_hidden():
-        cellio.write_atomic(cellio.rows_to_table([row]), out)
+    write_row(row, out)
     print(f"speedatlas: {reason}; recorded as status unavailable", file=sys.stderr)
 
 
@@ -88,17 +116,18 @@ def supervise(python: str, spec_json: str, out: str) -> int:
 def run_process(python: str, spec: dict, out: str) -> int:
     """One process of the cell writes `out`; a crash becomes an error row there."""
     returncode = launch(python, json.dumps(spec), out)
+    if returncode == EXIT_WRITE_FAILED:  # the runner could not write its file and said why
+        raise CellWriteError(out, OSError(f"see the message above (exit status {returncode})"))
+    if returncode in (-signal.SIGINT, -signal.SIGTERM) and not os.path.exists(out):
+        raise KeyboardInterrupt  # interrupted, not crashed: no result for this cell
     if returncode != 0:
         reason = exit_reason(returncode)
         if os.path.exists(out):
             print(f"speedatlas: {reason} after writing its result; the result is kept", file=sys.stderr)
         else:
-            from speedatlas.measure import cellio
-
             row = {**key_columns(spec, spec.get("protocol", 0)), "status": "error",
                    "error": f"{reason} (see the cell's log)"}
-            with cellio.pandas_hidden():
-                cellio.write_atomic(cellio.rows_to_table([row]), out)
+            write_row(row, out)
             print(f"speedatlas: {reason}; recorded as status error", file=sys.stderr)
     return returncode
 
@@ -118,26 +147,31 @@ def run_processes(python: str, spec: dict, out: str) -> int:
     from speedatlas.measure import cellio
 
     returncode, parts, prefer = 0, [], {}
-    for index in range(spec["processes"]):
-        part = part_path(out, index)
-        part.unlink(missing_ok=True)
-        launched = _T0 if index == 0 else time.perf_counter()
-        code = run_process(python, {**spec, "process": index, LAUNCHED_KEY: launched, **prefer}, str(part))
-        returncode = returncode or code
-        with cellio.pandas_hidden():  # pyarrow would import pandas (2 s) for the "ok" scalar
-            table = cellio.read_part(part)
-            ok = pc.all(pc.equal(table["status"], "ok")).as_py()
-        if index == 0 and "gpu_index" in table.column_names and table["gpu_index"][0].as_py() is not None:
-            prefer = {PREFER_KEY: table["gpu_index"][0].as_py()}  # concurrency: device: stay on this GPU
-        parts.append(part)
-        if not ok:
-            tables = [table]
-            break
-    else:
-        tables = [cellio.read_part(part) for part in parts]
-    cellio.write_atomic(cellio.concat_parts(tables), out)
-    for part in parts:
-        part.unlink(missing_ok=True)
+    try:
+        for index in range(spec["processes"]):
+            part = part_path(out, index)
+            part.unlink(missing_ok=True)
+            parts.append(part)
+            launched = _T0 if index == 0 else time.perf_counter()
+            code = run_process(python, {**spec, "process": index, LAUNCHED_KEY: launched, **prefer}, str(part))
+            returncode = returncode or code
+            with cellio.pandas_hidden():  # pyarrow would import pandas (2 s) for the "ok" scalar
+                table = cellio.read_part(part)
+                ok = pc.all(pc.equal(table["status"], "ok")).as_py()
+            if index == 0 and "gpu_index" in table.column_names and table["gpu_index"][0].as_py() is not None:
+                prefer = {PREFER_KEY: table["gpu_index"][0].as_py()}  # concurrency: device: stay on this GPU
+            if not ok:
+                tables = [table]
+                break
+        else:
+            tables = [cellio.read_part(part) for part in parts]
+        try:
+            cellio.write_atomic(cellio.concat_parts(tables), out)
+        except OSError as error:  # e.g. ENOSPC: the job fails and says so on the terminal
+            raise CellWriteError(out, error) from error
+    finally:  # also after Ctrl-C or a failed write: no process file is left beside the cell
+        for part in parts:
+            part.unlink(missing_ok=True)
     return returncode
 
 
@@ -147,7 +181,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spec", required=True)
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    supervise(args.python, args.spec, args.out)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # stop the cell, as Ctrl-C does
+    try:
+        supervise(args.python, args.spec, args.out)
+    except CellWriteError as error:
+        if error.errno is not None:  # the supervisor's own write failed; the runner reported its own
+            notify(str(error))
+        return EXIT_WRITE_FAILED
+    except KeyboardInterrupt:
+        print(f"speedatlas: interrupted; no result for {args.out}", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -20,6 +20,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from speedatlas.plan.config_limits import combine, gather, size_mistake
+
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 
 # Keys a model mapping may override; everything else is study-wide.
@@ -38,7 +40,11 @@ MODEL_OVERRIDES = (
 
 
 class ConfigError(ValueError):
-    """A config mistake, phrased for the user: names the key, the value and what is valid."""
+    """Config mistakes, phrased for the user: each names the key, the value and what is valid."""
+
+    def __init__(self, *mistakes: str):
+        self.mistakes = list(mistakes)
+        super().__init__(combine(self.mistakes))
 
 
 def load_schema(path: Path = SCHEMA_PATH) -> dict[str, Any]:
@@ -112,11 +118,12 @@ def _best_error(errors: list[jsonschema.ValidationError]) -> jsonschema.Validati
 
 
 def check_schema(config: dict[str, Any], schema: dict[str, Any]) -> None:
-    """Raise ConfigError naming the key and value of the most specific schema violation."""
+    """Raise ConfigError naming the key and value of every schema violation (its most specific
+    form each)."""
     validator = jsonschema.Draft202012Validator(schema)
     errors = list(validator.iter_errors(config))
     if errors:
-        raise ConfigError(_describe(_best_error(errors), schema))
+        raise ConfigError(*dict.fromkeys(_describe(_best_error([error]), schema) for error in errors))
 
 
 def check_models(config: dict[str, Any], known_models: Iterable[str], cwd: Path | None = None) -> None:
@@ -128,6 +135,7 @@ def check_models(config: dict[str, Any], known_models: Iterable[str], cwd: Path 
 
     known = sorted(known_models)
     seen: set[str] = set()
+    mistakes = []
     for index, entry in enumerate(config["models"]):
         name = entry if isinstance(entry, str) else entry["name"]
         try:
@@ -137,12 +145,38 @@ def check_models(config: dict[str, Any], known_models: Iterable[str], cwd: Path 
         if model_entries.is_custom(entry):
             check_custom_axes(config, entry, index)
         elif name not in known:
-            close = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
-            hint = f"close matches: {', '.join(close)}" if close else "see torchvision.models.list_models()"
-            raise ConfigError(f"key 'models[{index}]': unknown torchvision model {name!r}; {hint}")
+            mistakes.append(_unknown_model(index, name, known))
         if name in seen:
-            raise ConfigError(f"key 'models[{index}]': model {name!r} is listed twice; list each model once")
+            mistakes.append(f"key 'models[{index}]': model {name!r} is listed twice; list each model once")
         seen.add(name)
+    if mistakes:
+        raise ConfigError(*mistakes)
+
+
+def _unknown_model(index: int, name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
+    hint = f"close matches: {', '.join(close)}" if close else "see torchvision.models.list_models()"
+    return f"key 'models[{index}]': unknown torchvision model {name!r}; {hint}"
+
+
+def _check_model_names_early(config: dict[str, Any], known_models: Iterable[str]) -> None:
+    """Names of torchvision models, checked beside the schema (so an unknown model and a schema
+    mistake are reported together); factories and built-ins are checked once defaults are in."""
+    from speedatlas.plan import model_entries
+
+    models = config.get("models")
+    if not isinstance(models, list):
+        return
+    known = sorted(known_models)
+    mistakes = [
+        _unknown_model(index, entry if isinstance(entry, str) else entry["name"], known)
+        for index, entry in enumerate(models)
+        if (isinstance(entry, str) or (isinstance(entry, dict) and isinstance(entry.get("name"), str)))
+        and not model_entries.is_custom(entry)
+        and (entry if isinstance(entry, str) else entry["name"]) not in known
+    ]
+    if mistakes:
+        raise ConfigError(*mistakes)
 
 
 def check_custom_axes(config: dict[str, Any], entry: Any, index: int) -> None:
@@ -178,18 +212,22 @@ def check_probe_model(config: dict[str, Any], known_models: Iterable[str]) -> No
 
 def check_semantics(config: dict[str, Any]) -> None:
     """Cross-key rules a JSON schema cannot state."""
+    mistakes = gather([lambda: _check_baseline_device(config), lambda: check_workloads(config)], ConfigError)
+    baseline_torch = config.get("baseline_torch")
+    if baseline_torch is not None and baseline_torch not in config["torch_versions"]:
+        mistakes.append(
+            f"key 'baseline_torch': {baseline_torch!r} is not in torch_versions "
+            f"{config['torch_versions']!r}; add it there or pick one of them"
+        )
+    if mistakes:
+        raise ConfigError(*mistakes)
+
+
+def _check_baseline_device(config: dict[str, Any]) -> None:
     if config["baseline_device"] not in config["devices"]:
         raise ConfigError(
             f"key 'baseline_device': {config['baseline_device']!r} is not in devices "
             f"{config['devices']!r}; add it to devices or pick one of them"
-        )
-    check_workloads(config)
-    check_launcher(config)
-    baseline_torch = config.get("baseline_torch")
-    if baseline_torch is not None and baseline_torch not in config["torch_versions"]:
-        raise ConfigError(
-            f"key 'baseline_torch': {baseline_torch!r} is not in torch_versions "
-            f"{config['torch_versions']!r}; add it there or pick one of them"
         )
 
 
@@ -215,13 +253,14 @@ def check_torch_versions(config: dict[str, Any]) -> None:
         if isinstance(entry, dict) and "torch_versions" in entry
     ]
     oldest = ".".join(map(str, OLDEST_SUPPORTED))
-    for key, versions in lists:
-        for index, version in enumerate(versions):
-            if version != CURRENT and release(version)[:2] < OLDEST_SUPPORTED:
-                raise ConfigError(
-                    f"key '{key}[{index}]': {version!r} is older than the oldest supported torch, {oldest}; "
-                    f"use {oldest} or newer"
-                )
+    mistakes = [
+        f"key '{key}[{index}]': {version!r} is older than the oldest supported torch, {oldest}; use {oldest} or newer"
+        for key, versions in lists
+        for index, version in enumerate(versions)
+        if version != CURRENT and release(version)[:2] < OLDEST_SUPPORTED
+    ]
+    if mistakes:
+        raise ConfigError(*mistakes)
 MNIST_CLASSES = 10
 
 
@@ -258,18 +297,28 @@ def prepare(
     cells' jobs run).
     """
     schema = schema or load_schema()
+    too_large = size_mistake(raw)  # before anything walks it: a YAML bomb is refused in milliseconds
+    if too_large:
+        raise ConfigError(too_large)
+    known_models = list(known_models)
     config = copy.deepcopy(dict(raw))
-    check_schema(config, schema)
+    # every mistake at once: all schema violations and unknown model names, then (once the
+    # config has its shape and defaults) every cross-key mistake
+    mistakes = gather([lambda: check_schema(config, schema), lambda: _check_model_names_early(config, known_models)],
+                      ConfigError)
+    if mistakes:
+        raise ConfigError(*mistakes)
     fill_defaults(config)
     if isinstance(config["workload"], str):
         config["workload"] = [config["workload"]]
     config.setdefault("baseline_torch", config["torch_versions"][0])
     config.setdefault("cross_machine_baselines", [f"{config['machine']}/{config['baseline_device']}"])
     config.setdefault("publish_name", config["machine"])
-    check_semantics(config)
-    check_torch_versions(config)
-    check_models(config, known_models, cwd)
-    check_probe_model(config, known_models)
+    checks = [lambda: check_semantics(config), lambda: check_launcher(config), lambda: check_torch_versions(config),
+              lambda: check_models(config, known_models, cwd), lambda: check_probe_model(config, known_models)]
+    mistakes = gather(checks, ConfigError)
+    if mistakes:
+        raise ConfigError(*mistakes)
     return config
 
 

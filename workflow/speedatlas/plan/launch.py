@@ -49,12 +49,16 @@ def start(launcher: str, timeout_s: float = 180) -> str | None:
 
 
 def stop() -> None:
+    """Stop the server (SIGTERM: it stops a cell it is serving and removes its socket)."""
     global _server
-    os.environ.pop(SOCKET_ENV, None)
+    path = os.environ.pop(SOCKET_ENV, None)
     if _server is not None:
         _server.terminate()
         try:
             _server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             _server.kill()
+            _server.wait()
         _server = None
+    if path and os.path.exists(path):  # a server killed before its clean-up ran
+        os.unlink(path)

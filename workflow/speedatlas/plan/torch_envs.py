@@ -274,9 +274,16 @@ def write_marker(record: dict[str, object], marker: Path) -> None:
     marker.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".env-", suffix=".json.tmp", dir=marker.parent)
     with os.fdopen(fd, "w") as handle:
+        os.fchmod(fd, 0o666 & ~_umask())  # readable by others, as any file the umask allows
         json.dump(record, handle, indent=1, sort_keys=True)
         handle.write("\n")
     os.replace(tmp, marker)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def main(argv: list[str] | None = None) -> int:

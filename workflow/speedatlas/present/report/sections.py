@@ -258,7 +258,8 @@ def resolved_config(study: dict[str, Any]) -> str:
 
 def reproduce(cells: pd.DataFrame, study: dict[str, Any]) -> str:
     configs = study.get("configfiles") or ["config/config.yaml"]
-    option = " ".join(f"--configfile {c}" for c in configs)
+    # last on the line: --configfile takes several files and would swallow a target after it
+    option = "--configfile " + " ".join(configs)
     commits = []
     for machine, group in cells.groupby("machine", sort=True):
         commits.append(f"`{machine}`: `{_join(group['pipeline_commit'])}`")
@@ -268,8 +269,8 @@ def reproduce(cells: pd.DataFrame, study: dict[str, Any]) -> str:
         f"the machine `{study['machine']}`:\n\n"
         "```sh\n"
         f"uv run snakemake --cores 1 {option}            # the study: cells, tables, plots, this report\n"
-        f"uv run snakemake --cores 1 {option} --report results/report.html   # Snakemake's HTML report\n"
-        f"uv run snakemake --cores 1 {option} publish    # a self-contained copy in results/publish/{name}/\n"
+        f"uv run snakemake --cores 1 --report results/report.html {option}   # Snakemake's HTML report\n"
+        f"uv run snakemake --cores 1 publish {option}    # a self-contained copy in results/publish/{name}/\n"
         "```\n\n"
         "Other machines' result sets are included by path (`include_results`), so copy them first. The "
         "config, every default filled in (save it as a file and pass it with `--configfile`):\n\n"

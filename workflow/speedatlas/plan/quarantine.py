@@ -1,0 +1,122 @@
+"""Unreadable cell files are set aside, never deleted, and measured again.
+
+A cell file cut short (a full disk, a copy interrupted, a crash of the filesystem) used to stop
+the aggregation with "Parquet magic bytes not found in footer", naming no file; the next run
+failed the same way, because the file existed and Snakemake saw nothing to redo. Now every run
+checks, before it builds its plan, that each existing cell file ends in a Parquet footer (the
+last 8 bytes: the footer's length and `PAR1`; a few microseconds per file, about 0.3 s for
+10,000 cells). A file that does not is moved to `results/quarantine/<time>/<its path>` with a
+note saying why, so the same run measures that cell again. The tables, plots and report are
+removed with it: they described a measurement that is gone, and the run rebuilds them.
+
+A file whose footer is intact but whose content is damaged is caught by the aggregation
+(`UnreadableCell`, naming the file), which sets it aside the same way.
+
+Orchestration side: standard library only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+MAGIC = b"PAR1"
+QUARANTINE = Path("results") / "quarantine"
+# Everything computed from the cells: removed when a cell is set aside, rebuilt by the run.
+DERIVED = (Path("results") / "tables", Path("results") / "plots", Path("results") / "report.md",
+           Path("results") / "report.html")
+
+
+class UnreadableCell(ValueError):
+    """A cell file that cannot be read; the message names it and says why."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path}: unreadable cell file ({reason})")
+        self.path = path
+        self.reason = reason
+
+
+def footer_problem(path: str | os.PathLike[str]) -> str | None:
+    """Why `path` is not a complete Parquet file, from its first 4 and last 8 bytes; None if it
+    looks complete. Raises FileNotFoundError for a missing file."""
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size < 12:
+            return f"{size} bytes, too short for a Parquet file"
+        head = handle.read(4)
+        handle.seek(size - 8)
+        tail = handle.read(8)
+    if head != MAGIC or tail[4:] != MAGIC:
+        return "no Parquet magic bytes at its start or end: the file is cut short or overwritten"
+    if int.from_bytes(tail[:4], "little") + 12 > size:
+        return "its footer is longer than the file: the file is cut short"
+    return None
+
+
+def unreadable(paths: Iterable[str]) -> list[tuple[str, str]]:
+    """(path, reason) for each existing file among `paths` that is not a complete Parquet file."""
+    found = []
+    for path in paths:
+        try:
+            problem = footer_problem(path)
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            problem = f"cannot be read: {error.strerror or error}"
+        if problem is not None:
+            found.append((path, problem))
+    return found
+
+
+def set_aside(path: str, reason: str, quarantine: Path = QUARANTINE, now: dt.datetime | None = None) -> Path:
+    """Move `path` under `quarantine/<UTC time>/` (keeping its relative path) with a note beside
+    it; returns the new path. Nothing is deleted."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    relative = Path(os.path.relpath(path)) if not Path(path).is_absolute() else Path(*Path(path).parts[1:])
+    if relative.parts[0] == "results":  # results/quarantine/<time>/cells/machine=…/cell.parquet
+        relative = Path(*relative.parts[1:])
+    target = quarantine / now.strftime("%Y%m%dT%H%M%S.%fZ") / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(path, target)
+    note = target.with_name(target.name + ".why.txt")
+    note.write_text(
+        f"{path} was moved here on {now.isoformat(timespec='seconds')} because it could not be read:\n"
+        f"{reason}\n\nspeedatlas measures that cell again (its key is the path above). This copy is kept "
+        "for you to inspect; delete this folder when you no longer need it.\n"
+    )
+    return target
+
+
+def remove_derived(derived: Iterable[Path] = DERIVED) -> list[str]:
+    """Remove the tables, plots and reports computed from the cells; returns what was removed."""
+    removed = []
+    for path in derived:
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+        else:
+            continue
+        removed.append(str(path))
+    return removed
+
+
+def quarantine_cells(paths: Iterable[str]) -> list[str]:
+    """Check this study's cell files before the plan is built; set aside the unreadable ones.
+
+    Returns one line per file for the terminal. A dry run moves them too: nothing is lost (the
+    file is kept), and the plan it shows is then the one a run executes.
+    """
+    broken = unreadable(paths)
+    lines = []
+    for path, reason in broken:
+        target = set_aside(path, reason)
+        lines.append(f"speedatlas: {path} is unreadable ({reason}); moved to {target}, measuring it again")
+    if broken:
+        removed = remove_derived()
+        if removed:
+            lines.append(f"speedatlas: removed {', '.join(removed)} (computed from it); this run rebuilds them")
+    return lines

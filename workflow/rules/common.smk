@@ -120,7 +120,8 @@ SLOTS = concurrency.study_slots(STUDY["concurrency"])
 for resource, limit in concurrency.limits(SLOTS).items():
     workflow.global_resources.setdefault(resource, limit)
 os.environ.update(concurrency.job_environment(STUDY["concurrency"], SLOTS))
-if concurrency.cores_warning(workflow.cores, SLOTS):
+# (only with slots: reading workflow.cores raises when no --cores was given, as on a cluster)
+if SLOTS and concurrency.cores_warning(workflow.cores, SLOTS):
     print(concurrency.cores_warning(workflow.cores, SLOTS), file=sys.stderr)
 
 

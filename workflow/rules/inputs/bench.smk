@@ -24,6 +24,8 @@ def get_cell_threads(wildcards):
     the job step gets that many CPUs (set cpu_threads explicitly there).
     """
     cell = cell_of(wildcards)
+    if cell.cpu_threads and not SLOTS:
+        return cell.cpu_threads  # workflow.cores raises when no --cores is given (a cluster)
     return concurrency.cell_threads(cell.cpu_threads, workflow.cores, cell.device, SLOTS)
 
 

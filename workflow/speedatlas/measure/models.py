@@ -6,6 +6,7 @@ Runner side: torch and torchvision only (torch >= 2.0).
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -72,19 +73,32 @@ def make_step(
     dtype: str,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> Callable[[], torch.Tensor]:
-    """Return step(): one training step (forward, backward, Adam) or one inference forward.
-
-    `loss_fn(logits, labels)` defaults to cross-entropy on class labels (a language model passes
-    its next-token loss, speedatlas.measure.custom_models).
+    """Return step(): make_batch_step's step on one fixed batch resident on the device.
 
     The step returns the loss (train) or the logits (infer) without reading them back, so the
     host never waits on the device inside the timed region.
+    """
+    return functools.partial(make_batch_step(model, mode, device, dtype, loss_fn), images, labels)
+
+
+def make_batch_step(
+    model: torch.nn.Module,
+    mode: str,
+    device: str,
+    dtype: str,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Return step(images, labels): one training step (forward, backward, Adam lr 1e-3) or one
+    inference forward, on whatever batch it is given (a resident batch, or a DataLoader's).
+
+    `loss_fn(logits, labels)` defaults to cross-entropy on class labels (a language model passes
+    its next-token loss, speedatlas.measure.custom_models).
     """
     autocast = autocast_context(device, dtype)
     if mode == "infer":
         model.eval()
 
-        def infer_step() -> torch.Tensor:
+        def infer_step(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
             with torch.inference_mode(), autocast():
                 return logits_of(model(images))
 
@@ -95,7 +109,7 @@ def make_step(
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     scaler = _grad_scaler(device, dtype)
 
-    def train_step() -> torch.Tensor:
+    def train_step(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
         with autocast():
             loss = loss_fn(logits_of(model(images)), labels)

@@ -185,44 +185,6 @@ def start_method(num_workers: int) -> str | None:
 # Steps and epochs.
 
 
-def make_batch_step(model: torch.nn.Module, mode: str, device: str, dtype: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """step(images, labels): as models.make_step (Adam lr 1e-3, 10-class cross-entropy), but on
-    the batch the DataLoader delivers.
-
-    The seed fed only the first logit to its loss against float labels (a bug); this is the
-    proper cross-entropy over the class logits and integer labels.
-    """
-    autocast = models.autocast_context(device, dtype)
-    if mode == "infer":
-        model.eval()
-
-        def infer_step(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-            with torch.inference_mode(), autocast():
-                return models.logits_of(model(images))
-
-        return infer_step
-
-    model.train()
-    loss_fn = torch.nn.CrossEntropyLoss()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    scaler = models._grad_scaler(device, dtype)
-
-    def train_step(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        optimizer.zero_grad(set_to_none=True)
-        with autocast():
-            loss = loss_fn(models.logits_of(model(images)), labels)
-        if scaler is None:
-            loss.backward()
-            optimizer.step()
-        else:
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        return loss.detach()
-
-    return train_step
-
-
 @dataclass
 class Epoch:
     seconds: float  # the whole epoch, closed by a device synchronize
@@ -298,7 +260,9 @@ def measure(spec: dict[str, Any], base: dict[str, Any], start: CellStart) -> lis
                 images = images.contiguous(memory_format=torch.channels_last)
             return images, labels.to(device)
 
-        step = make_batch_step(model, spec["mode"], device, spec["dtype"])
+        # the seed fed only the first logit to its loss against float labels (a bug); this is the
+        # proper cross-entropy over the class logits and integer labels
+        step = models.make_batch_step(model, spec["mode"], device, spec["dtype"])
         sync = dev.synchronize
         setup_s = time.perf_counter() - start.process_t0
         # compute_dtype.py's check over the untimed warm-up epoch (not under compile, whose

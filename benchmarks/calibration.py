@@ -51,9 +51,20 @@ def cell_files(results: Path) -> list[str]:
     return sorted(str(p) for p in (results / "cells").rglob("cell.parquet"))
 
 
-def intervals(results: Path, confidence: float, resamples: int, seed: int) -> pd.DataFrame:
-    """Per ok cell: the median per image and its bootstrap interval (tables.Samples)."""
+def read(results: Path, processes: int | None) -> pd.DataFrame:
+    """The cells' rows; with `processes`, only those of each cell's first `processes` processes
+    (what a study with that many would have measured: one pair of runs at P = 6 also tells
+    the coverage at P = 2..5)."""
     raw = tables.read_cells(cell_files(results), tables.AGGREGATE_COLUMNS)
+    if processes is not None and "process" in raw:
+        raw = raw[raw["process"].fillna(0) < processes]
+    return raw
+
+
+def intervals(results: Path, confidence: float, resamples: int, seed: int, processes: int | None = None) -> pd.DataFrame:
+    """Per ok cell: the median per image and its interval (tables.Samples: for cells of
+    several processes, where a rerun may land)."""
+    raw = read(results, processes)
     samples = tables.Samples(raw, resamples, seed)
     tail = (1 - confidence) / 2 * 100
     rows = []
@@ -63,8 +74,8 @@ def intervals(results: Path, confidence: float, resamples: int, seed: int) -> pd
     return pd.DataFrame(rows)
 
 
-def kinds(results: Path, threshold: float) -> pd.DataFrame:
-    raw = tables.read_cells(cell_files(results), tables.AGGREGATE_COLUMNS)
+def kinds(results: Path, threshold: float, processes: int | None = None) -> pd.DataFrame:
+    raw = read(results, processes)
     cells = tables.summarize_cells(raw, host_bound_share=threshold)
     cells = cells[cells["status"] == "ok"]
     kind = np.where(cells["device"] == "cpu", "cpu",
@@ -73,9 +84,13 @@ def kinds(results: Path, threshold: float) -> pd.DataFrame:
                                                 host_share=cells["host_share"].to_numpy())
 
 
-def compare(first: Path, second: Path, threshold: float, confidence: float = 0.95, resamples: int = 2000) -> pd.DataFrame:
-    a = intervals(first, confidence, resamples, seed=0).merge(kinds(first, threshold), on=list(tables.CELL_KEYS))
-    b = intervals(second, confidence, resamples, seed=1)[[*tables.CELL_KEYS, "median"]]
+def compare(
+    first: Path, second: Path, threshold: float, confidence: float = 0.95, resamples: int = 2000,
+    processes: int | None = None,
+) -> pd.DataFrame:
+    a = intervals(first, confidence, resamples, seed=0, processes=processes).merge(
+        kinds(first, threshold, processes), on=list(tables.CELL_KEYS))
+    b = intervals(second, confidence, resamples, seed=1, processes=processes)[[*tables.CELL_KEYS, "median"]]
     both = a.merge(b, on=list(tables.CELL_KEYS), suffixes=("", "_second"))
     both["ratio"] = both["median_second"] / both["median"]
     both["inside"] = (both["median_second"] >= both["low"]) & (both["median_second"] <= both["high"])
@@ -105,6 +120,9 @@ def main() -> None:
     parser.add_argument("--second", help="results/ folder of a finished second run")
     parser.add_argument("--host-bound-share", type=float, default=0.9)
     parser.add_argument("--confidence", type=float, default=0.95)
+    parser.add_argument("--processes", type=int, help="use only each cell's first K processes, in both runs")
+    parser.add_argument("--both-ways", action="store_true",
+                        help="also check the first run's medians against the second run's intervals")
     args = parser.parse_args()
     if args.config:
         walls = [run_study(args.config, Path(args.dir) / name, args.cores) for name in ("first", "second")]
@@ -114,7 +132,11 @@ def main() -> None:
         first, second = Path(args.first), Path(args.second)
     else:
         parser.error("give --config, or --first and --second")
-    print_report(compare(first, second, args.host_bound_share, args.confidence), args.confidence)
+    both = compare(first, second, args.host_bound_share, args.confidence, processes=args.processes)
+    if args.both_ways:
+        both = pd.concat([both, compare(second, first, args.host_bound_share, args.confidence,
+                                        processes=args.processes)], ignore_index=True)
+    print_report(both, args.confidence)
 
 
 if __name__ == "__main__":

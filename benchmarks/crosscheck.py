@@ -21,6 +21,7 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -107,17 +108,21 @@ def pipeline(spec: dict, out: Path) -> list[list[float]] | str:
 
 
 def interval(per_process: list[list[float]], confidence: float = 0.95) -> tuple[float, float, float]:
-    """The pipeline's estimate and interval, as the tables compute them."""
+    """The pipeline's estimate and interval, as the tables compute them (for several processes,
+    where a rerun should land: stats.rerun_draws)."""
     rng = np.random.default_rng(0)
+    estimate = center(per_process)
     if len(per_process) == 1:
         boot = stats.bootstrap_medians(np.asarray(per_process), 2000, rng)[0]
-    elif len({len(p) for p in per_process}) == 1:
-        boot = stats.bootstrap_process_medians(np.asarray(per_process)[None], 2000, rng)[0]
     else:
-        boot = stats.bootstrap_ragged_process_medians([np.asarray(p) for p in per_process], 2000, rng)
+        if len({len(p) for p in per_process}) == 1:
+            replicates = stats.bootstrap_process_medians(np.asarray(per_process)[None], 2000, rng)
+        else:
+            replicates = stats.bootstrap_ragged_process_medians([np.asarray(p) for p in per_process], 2000, rng)[None]
+        boot = stats.rerun_draws(np.array([estimate]), replicates, len(per_process), rng)[0]
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(boot, [tail, 100 - tail])
-    return center(per_process), float(low), float(high)
+    return estimate, float(low), float(high)
 
 
 def center(per_process: list[list[float]]) -> float:
@@ -137,15 +142,20 @@ def main() -> None:
     print(f"{len(cells)} cells x {args.rounds} rounds, pipeline and plain loop alternately")
     print(f"{'cell':55s} {'round':>5s} {'pipeline ms':>12s} {'plain ms':>10s} {'plain/pipe':>10s} {'pipeline interval':>22s} inside")
     ratios, insides = [], []
+    walls = {"pipeline": 0.0, "plain": 0.0}  # each side's processes, start to end
     for round_ in range(args.rounds):
         for cell in cells:
             spec = json.loads(cell.spec())
             name = f"{cell.model} {cell.device} {cell.dtype} {cell.mode} {cell.variant} b{cell.batch}"
+            began = time.perf_counter()
             piped = pipeline(spec, work / "cell.parquet")
+            walls["pipeline"] += time.perf_counter() - began
             if isinstance(piped, str):
                 print(f"{name:55s} {round_:5d} pipeline cell not ok ({piped[:60]})")
                 continue
+            began = time.perf_counter()
             ours = plain(spec)
+            walls["plain"] += time.perf_counter() - began
             estimate, low, high = interval(piped)
             theirs = center(ours)
             ratio, inside = theirs / estimate, low <= theirs <= high
@@ -157,6 +167,8 @@ def main() -> None:
         print(f"\nmedian ratio plain/pipeline {statistics.median(ratios):.3f}; within +-3%: "
               f"{np.mean(np.abs(np.asarray(ratios) - 1) <= 0.03):.0%}; inside the pipeline's interval: "
               f"{np.mean(insides):.0%} of {len(ratios)}")
+    print(f"wall time: pipeline (supervisor, fresh interpreters) {walls['pipeline']:.1f} s, plain loop "
+          f"{walls['plain']:.1f} s, ratio {walls['pipeline'] / max(walls['plain'], 1e-9):.2f}")
 
 
 if __name__ == "__main__":

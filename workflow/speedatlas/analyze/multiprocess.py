@@ -61,9 +61,13 @@ def add_cell_columns(cells: pd.DataFrame, ok: pd.DataFrame, keys: list[str], hos
 
 
 def bootstrap_multiprocess(
-    values: dict[tuple, np.ndarray], processes: dict[tuple, np.ndarray], resamples: int, rng: np.random.Generator
+    values: dict[tuple, np.ndarray],
+    processes: dict[tuple, np.ndarray],
+    resamples: int,
+    rng: np.random.Generator,
 ) -> tuple[dict[tuple, float], dict[tuple, np.ndarray]]:
-    """Estimates and bootstrap replicates of the cells measured in more than one process.
+    """Estimates and rerun draws (stats.rerun_draws over the two-level bootstrap) of the cells
+    measured in more than one process: their intervals say where a rerun may land.
 
     Cells whose processes hold equally many samples are resampled together, (C, P, n) at a
     time; a cell whose processes differ in count goes through the ragged path.
@@ -83,13 +87,17 @@ def bootstrap_multiprocess(
             by_shape.setdefault((len(parts[key]), sizes.pop()), []).append(key)
         else:
             ragged.append(key)
-    for _shape, members in sorted(by_shape.items()):
+    for (count, _size), members in sorted(by_shape.items()):
         block = np.stack([np.stack(parts[k]) for k in members])
-        medians.update(zip(members, stats.process_center(block).tolist()))
-        boot.update(zip(members, stats.bootstrap_process_medians(block, resamples, rng)))
+        center = stats.process_center(block)
+        boot_block = stats.bootstrap_process_medians(block, resamples, rng)
+        medians.update(zip(members, center.tolist()))
+        boot.update(zip(members, stats.rerun_draws(center, boot_block, count, rng)))
     for key in ragged:
-        medians[key] = float(np.mean([np.median(part) for part in parts[key]]))
-        boot[key] = stats.bootstrap_ragged_process_medians(parts[key], resamples, rng)
+        center = np.array([np.mean([np.median(part) for part in parts[key]])])
+        replicates = stats.bootstrap_ragged_process_medians(parts[key], resamples, rng)[None, :]
+        medians[key] = float(center[0])
+        boot[key] = stats.rerun_draws(center, replicates, len(parts[key]), rng)[0]
     return medians, boot
 
 

@@ -82,3 +82,24 @@ def test_processes_enter_the_spec_only_above_one():
     three = matrix.expand(prepare({**base, "timing": {"processes": 3}}, ["resnet18"]))
     assert "processes" not in json.loads(one[0].spec())
     assert json.loads(three[0].spec())["processes"] == 3
+
+
+def test_processes_default_by_device_and_workload():
+    """Left out, timing.processes is 3 for synthetic cells of an accelerator, 1 on the cpu and for
+    whole-epoch cells; any explicit value (study, device, model) wins."""
+    import json
+
+    from speedatlas.plan.config import prepare
+
+    base = {"models": ["resnet18"], "devices": ["cpu", "cuda", "mps"], "batch_sizes": [8], "modes": ["infer"]}
+
+    def processes(config):
+        return {(c.workload, c.device): json.loads(c.spec()).get("processes", 1) for c in matrix.expand(prepare(config, ["resnet18"]))}
+
+    got = processes(base)
+    assert got == {("synthetic", "cpu"): 1, ("synthetic", "cuda"): 3, ("synthetic", "mps"): 3}
+    got = processes({**base, "workload": ["synthetic", "mnist_epoch"]})
+    assert got[("mnist_epoch", "cuda")] == 1 and got[("synthetic", "cuda")] == 3
+    assert set(processes({**base, "timing": {"processes": 1}}).values()) == {1}
+    got = processes({**base, "timing_by_device": {"cpu": {"processes": 2}, "cuda": {"processes": 1}}})
+    assert got == {("synthetic", "cpu"): 2, ("synthetic", "cuda"): 1, ("synthetic", "mps"): 3}

@@ -124,6 +124,21 @@ def _model_settings(entry: str | dict[str, Any], config: dict[str, Any]) -> dict
     return settings
 
 
+# Fresh processes per cell where the config names none (timing.processes). Chosen from two
+# runs of the same cells on a lent H100 (README, "Honest intervals"): from one process a rerun
+# landed inside the interval 8 times in 24, from three 21-22 times in 24 at about twice the
+# wall time. cpu cells keep one: their steps are long and the study's default must stay quick
+# on a 2-core laptop; mnist_epoch cells time whole epochs, already seconds each.
+ACCELERATOR_PROCESSES = 3
+
+
+def default_processes(device: str, workload: str) -> int:
+    """timing.processes when the study, the device's overrides and the model name none."""
+    if workload == "synthetic" and device.split(":")[0] != "cpu":
+        return ACCELERATOR_PROCESSES
+    return 1
+
+
 def _timing(config: dict[str, Any], device: str, model_timing: dict[str, int]) -> dict[str, int]:
     """Study timing, then the device's overrides (timing_by_device), then the model's."""
     return {**config["timing"], **config.get("timing_by_device", {}).get(device, {}), **model_timing}
@@ -150,6 +165,7 @@ def expand(config: dict[str, Any], cwd: Path | None = None) -> list[Cell]:
         )
         for workload, torch_version, device, dtype, mode, variant, batch in axes:
             timing = _timing(config, device, s["timing"])
+            timing.setdefault("processes", default_processes(device, workload))
             cells.add(
                 Cell(
                     machine=config["machine"],

@@ -25,6 +25,16 @@ def findings(cells: pd.DataFrame, speedups: pd.DataFrame, limit: int = 3, confid
     return summary_findings(cells, speedups, limit, confidence)
 
 
+def no_findings(cells: pd.DataFrame) -> str:
+    """The summary's line when no headline applies: the truth about why (a study of variants or
+    dtypes on one device has no device or batch-size headline, yet every cell may be ok)."""
+    ok = int((cells["status"] == "ok").sum()) if len(cells) and "status" in cells else 0
+    if ok == 0:
+        return "No cell ran successfully."
+    return (f"{ok} cells ran ok. The summary's headlines compare devices and batch sizes, which this study "
+            "does not vary: its speed-ups (dtypes, variants, torch versions) are in the tables below.")
+
+
 METHODOLOGY = """\
 Each cell is one Snakemake job and one fresh Python process. It builds the torchvision model with
 random weights (`weights=None`, seed {seed}) and a {num_classes}-class head, and makes one seeded
@@ -45,14 +55,19 @@ range; speed-ups are ratios of medians with a {confidence:.0%} percentile-bootst
 
 
 def interval_notes(cells: pd.DataFrame, study: dict[str, Any]) -> list[str]:
-    """Where the intervals come from one process, and which cells are host-bound (issue 14)."""
-    processes = study.get("timing", {}).get("processes", 1)
+    """Where the intervals come from several processes or from one, and which cells are
+    host-bound (issue 14). Read from the cells: the default differs by device."""
     notes = []
-    if processes > 1:
+    ok = cells[cells["status"] == "ok"] if "status" in cells else cells
+    several = ok[ok["processes"] > 1] if "processes" in ok else ok.iloc[0:0]
+    if len(several):
+        counts = sorted(int(p) for p in several["processes"].unique())
+        share = "Each cell" if len(several) == len(ok) else f"{len(several)} of {len(ok)} ok cells"
         notes.append(
-            f"Each cell ran in {processes} fresh processes, each building the model, warming up and timing "
-            f"its own blocks; a cell's value is the mean of its per-process medians and its interval "
-            "resamples processes, then samples within each (a two-level bootstrap)."
+            f"{share} ran in {' or '.join(map(str, counts))} fresh processes, each building the model, warming up "
+            "and timing its own blocks; a cell's value is the mean of its per-process medians, and its interval "
+            "says where a rerun of the cell should land: a two-level bootstrap (processes, then samples within "
+            "each), widened for the rerun's own noise and for the few processes it resamples."
         )
     notes.extend(n for n in (single_process_note(cells), host_bound_note(cells, study.get("host_bound_share", 0.9))) if n)
     return notes
@@ -76,7 +91,7 @@ def render(
     machines = " vs ".join(sorted(cells["machine"].unique())) if len(cells) else study["machine"]
     out = [f"# speedatlas report: {machines}\n"]
     out.append("## Summary\n")
-    out.extend(f"- {s}" for s in findings(cells, speedups, confidence=confidence) or ["No cell ran successfully."])
+    out.extend(f"- {s}" for s in findings(cells, speedups, confidence=confidence) or [no_findings(cells)])
     out.append("")
 
     out.append("## What was run\n")

@@ -223,3 +223,12 @@ def test_publish_bundle_is_complete_and_verifiable(fake_study, fake_dir, tmp_pat
     found = resultsets.locate(str(bundle))
     resultsets.verify_manifest(found)
     assert found.machines == ["h100", "m1max"] and len(found.files) == len(cell_files)
+
+
+def test_summary_does_not_claim_failure_when_no_headline_applies():
+    """A one-device study of variants has every cell ok but no device or batch-size headline:
+    the summary must say so, not 'No cell ran successfully' (it did, in published/h100-variants)."""
+    ok = pd.DataFrame({"status": ["ok", "ok", "unsupported"]})
+    assert assemble.no_findings(ok).startswith("2 cells ran ok.")
+    assert assemble.no_findings(pd.DataFrame({"status": ["oom"]})) == "No cell ran successfully."
+    assert assemble.no_findings(pd.DataFrame(columns=["status"])) == "No cell ran successfully."

@@ -49,7 +49,8 @@ The first step and {warmup} warm-up steps in all are never timed. Then {repeats}
 asynchronously and an unsynchronised timer measures only how fast work is queued. Each block gives
 one raw sample (seconds per step), all stored. Tables report the median with the interquartile
 range; speed-ups are ratios of medians with a {confidence:.0%} percentile-bootstrap interval
-({resamples} resamples of the raw samples). Only one timing job runs at a time on the machine
+({resamples} resamples of the raw samples; for cells run in several processes, an interval for
+where a rerun should land, see below). Only one timing job runs at a time on the machine
 (a Snakemake resource plus an OS file lock), and CPU cells use the configured thread count.
 """
 

@@ -7,15 +7,13 @@ so every cell of the second run comes from new processes; or compares two finish
     uv run python benchmarks/calibration.py --config CONFIG --dir /tmp/calibration [--cores 2]
     uv run python benchmarks/calibration.py --first RESULTS_A --second RESULTS_B [--host-bound-share 0.9]
 
-For every ok cell of the first run: the 95% interval of its median (per image) from its raw
-samples, the same bootstrap the speed-up intervals use (two-level when the cell has several
-processes); then whether the second run's median lies inside. Kinds: host-bound accelerator
-cells (host_share >= the threshold), other accelerator cells, cpu cells.
-
-A note on the target: an interval for the median is not a prediction interval for a rerun. If
-both runs are draws from the same distribution and the interval is exact, the rerun's median
-falls inside it about 83% of the time at the 95% level (the difference of two estimates has
-twice the variance). Coverage well below that means the interval misses variation between runs.
+For every ok cell of the first run: the 95% interval the tables give it (per image): for a
+cell of several processes, where a rerun should land (the two-level bootstrap turned into a
+prediction interval, speedatlas.analyze.stats.rerun_draws); for a cell of one process, the
+single-level bootstrap of its median, which is not a prediction interval and covers a rerun at
+most about 83% of the time even when exact. Then whether the second run's median lies inside.
+Kinds: host-bound accelerator cells (host_share >= the threshold), other accelerator cells,
+cpu cells.
 """
 
 from __future__ import annotations

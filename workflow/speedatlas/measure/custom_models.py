@@ -25,23 +25,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from speedatlas.measure.models import logits_of
+
 CLASSIFY, LANGUAGE_MODEL = "classify", "language_model"
 
 
 class HeadError(ValueError):
     """The model's output fits neither the classification nor the language-model head."""
-
-
-def logits_of(output: Any) -> Any:
-    """The logits of whatever a model returns: a tensor, an object or dict with `logits`
-    (Hugging Face ModelOutput, torchvision's InceptionOutputs), or a tuple whose first item they are."""
-    if hasattr(output, "logits"):
-        return output.logits
-    if isinstance(output, dict) and "logits" in output:
-        return output["logits"]
-    if isinstance(output, (tuple, list)) and output:
-        return logits_of(output[0])
-    return output
 
 
 def load_factory(source: dict[str, Any]) -> Callable[..., Any]:

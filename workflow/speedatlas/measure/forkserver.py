@@ -129,13 +129,7 @@ def _serve(server: socket.socket, parent: int) -> None:
                         connection, _ = server.accept()
                     except socket.timeout:
                         continue
-                    request, log_fd, notice = _receive(connection)
-                    try:
-                        pid = _fork_child(request, log_fd, notice)
-                    finally:
-                        for fd in (log_fd, notice):
-                            if fd is not None:
-                                os.close(fd)
+                    pid = _fork_request(connection)
                     pidfd = os.pidfd_open(pid)
                     children[pid] = (pidfd, connection)
                     selector.register(pidfd, selectors.EVENT_READ, ("child", pid))
@@ -154,6 +148,18 @@ def _serve(server: socket.socket, parent: int) -> None:
         selector.close()
 
 
+def _fork_request(connection: socket.socket) -> int:
+    """Receive one cell request and fork its child; the server keeps none of the passed
+    descriptors (the child has its own copies)."""
+    request, log_fd, notice = _receive(connection)
+    try:
+        return _fork_child(request, log_fd, notice)
+    finally:
+        for fd in (log_fd, notice):
+            if fd is not None:
+                os.close(fd)
+
+
 def _serve_one_at_a_time(server: socket.socket, parent: int) -> None:
     while _alive(parent):
         try:
@@ -161,13 +167,7 @@ def _serve_one_at_a_time(server: socket.socket, parent: int) -> None:
         except socket.timeout:
             continue
         with connection:
-            request, log_fd, notice = _receive(connection)
-            try:
-                pid = _fork_child(request, log_fd, notice)
-            finally:
-                for fd in (log_fd, notice):
-                    if fd is not None:
-                        os.close(fd)
+            pid = _fork_request(connection)
             try:
                 status = _wait_polling(pid, connection)
             finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import subprocess
 import sys
 from pathlib import Path
@@ -32,6 +33,17 @@ TINY = {
     "cpu_threads": 1,
     "dtype_support": {"enabled": False},  # probes have their own tests (test_dtype_support, test_e2e_seed)
 }
+
+
+def locked(path: str | Path) -> bool:
+    """Whether some holder has `path` locked (shared or exclusive) against an exclusive taker."""
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
 
 
 def write_config(directory: Path, config: dict, name: str = "config.yaml") -> Path:

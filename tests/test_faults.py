@@ -3,7 +3,6 @@ leftovers (the fork server's socket, file modes), several config mistakes at onc
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import stat
@@ -17,7 +16,7 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from conftest import SNAKEFILE, write_config
+from conftest import SNAKEFILE, locked, write_config
 
 # One cell: 1 model, 32 px, 2 repeats.
 ONE_CELL = {
@@ -202,16 +201,6 @@ def test_a_full_disk_names_the_cell_on_the_terminal(tmp_path, launcher):
 # --- 6. Ctrl-C during a timed cell; 7. the fork server's socket --------------------------------
 
 
-def lock_is_held(path: Path) -> bool:
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return False
-
-
 def processes_in(directory: Path) -> list[int]:
     """Processes working in `directory`: snakemake, its jobs, the fork server and its children."""
     found = []
@@ -237,14 +226,14 @@ def test_ctrl_c_stops_the_cell_being_timed(tmp_path, launcher):
                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 300
-        while not (lock.exists() and lock_is_held(lock)):
+        while not (lock.exists() and locked(lock)):
             assert process.poll() is None and time.monotonic() < deadline, "the cell never took the lock"
             time.sleep(0.2)
         time.sleep(3)  # set-up done (a 32 px resnet18): timing
-        assert lock_is_held(lock)
+        assert locked(lock)
         os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C does
         interrupted = time.monotonic()
-        while lock_is_held(lock):
+        while locked(lock):
             assert time.monotonic() - interrupted < 5, "the timed cell kept the machine lock after Ctrl-C"
             time.sleep(0.05)
         released_after = time.monotonic() - interrupted

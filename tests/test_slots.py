@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+from conftest import locked
 
 from speedatlas.measure import slots
 from speedatlas.measure.slots import Slot, split_cpus
@@ -146,17 +147,6 @@ def test_device_mode_resources():
 
 def device_env(table=TWO):
     return {slots.CONCURRENCY_ENV: "device", slots.SLOTS_ENV: slots.table_json(table)}
-
-
-def locked(path: str) -> bool:
-    """Whether some holder has `path` locked (shared or exclusive) against an exclusive taker."""
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return False
 
 
 def test_two_slots_are_held_at_once_and_exclude_the_machine(tmp_path, monkeypatch):

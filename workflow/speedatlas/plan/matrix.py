@@ -139,9 +139,12 @@ def default_processes(device: str, workload: str) -> int:
     return 1
 
 
-def _timing(config: dict[str, Any], device: str, model_timing: dict[str, int]) -> dict[str, int]:
-    """Study timing, then the device's overrides (timing_by_device), then the model's."""
-    return {**config["timing"], **config.get("timing_by_device", {}).get(device, {}), **model_timing}
+def _timing(config: dict[str, Any], device: str, workload: str, model_timing: dict[str, int]) -> dict[str, int]:
+    """Study timing, then the device's overrides (timing_by_device), then the model's; where
+    none names `processes`, the device's default."""
+    timing = {**config["timing"], **config.get("timing_by_device", {}).get(device, {}), **model_timing}
+    timing.setdefault("processes", default_processes(device, workload))
+    return timing
 
 
 def expand(config: dict[str, Any], cwd: Path | None = None) -> list[Cell]:
@@ -164,8 +167,7 @@ def expand(config: dict[str, Any], cwd: Path | None = None) -> list[Cell]:
             s["batch_sizes"],
         )
         for workload, torch_version, device, dtype, mode, variant, batch in axes:
-            timing = _timing(config, device, s["timing"])
-            timing.setdefault("processes", default_processes(device, workload))
+            timing = _timing(config, device, workload, s["timing"])
             cells.add(
                 Cell(
                     machine=config["machine"],

@@ -59,10 +59,9 @@ def read(results: Path, processes: int | None) -> pd.DataFrame:
     return raw
 
 
-def intervals(results: Path, confidence: float, resamples: int, seed: int, processes: int | None = None) -> pd.DataFrame:
+def intervals(raw: pd.DataFrame, confidence: float, resamples: int, seed: int) -> pd.DataFrame:
     """Per ok cell: the median per image and its interval (tables.Samples: for cells of
     several processes, where a rerun may land)."""
-    raw = read(results, processes)
     samples = tables.Samples(raw, resamples, seed)
     tail = (1 - confidence) / 2 * 100
     rows = []
@@ -72,8 +71,7 @@ def intervals(results: Path, confidence: float, resamples: int, seed: int, proce
     return pd.DataFrame(rows)
 
 
-def kinds(results: Path, threshold: float, processes: int | None = None) -> pd.DataFrame:
-    raw = read(results, processes)
+def kinds(raw: pd.DataFrame, threshold: float) -> pd.DataFrame:
     cells = tables.summarize_cells(raw, host_bound_share=threshold)
     cells = cells[cells["status"] == "ok"]
     kind = np.where(cells["device"] == "cpu", "cpu",
@@ -86,9 +84,15 @@ def compare(
     first: Path, second: Path, threshold: float, confidence: float = 0.95, resamples: int = 2000,
     processes: int | None = None,
 ) -> pd.DataFrame:
-    a = intervals(first, confidence, resamples, seed=0, processes=processes).merge(
-        kinds(first, threshold, processes), on=list(tables.CELL_KEYS))
-    b = intervals(second, confidence, resamples, seed=1, processes=processes)[[*tables.CELL_KEYS, "median"]]
+    return compare_rows(read(first, processes), read(second, processes), threshold, confidence, resamples)
+
+
+def compare_rows(
+    first: pd.DataFrame, second: pd.DataFrame, threshold: float, confidence: float = 0.95, resamples: int = 2000
+) -> pd.DataFrame:
+    """Each ok cell of the first run's rows, its interval, and whether the second run's median lies inside."""
+    a = intervals(first, confidence, resamples, seed=0).merge(kinds(first, threshold), on=list(tables.CELL_KEYS))
+    b = intervals(second, confidence, resamples, seed=1)[[*tables.CELL_KEYS, "median"]]
     both = a.merge(b, on=list(tables.CELL_KEYS), suffixes=("", "_second"))
     both["ratio"] = both["median_second"] / both["median"]
     both["inside"] = (both["median_second"] >= both["low"]) & (both["median_second"] <= both["high"])
@@ -130,10 +134,10 @@ def main() -> None:
         first, second = Path(args.first), Path(args.second)
     else:
         parser.error("give --config, or --first and --second")
-    both = compare(first, second, args.host_bound_share, args.confidence, processes=args.processes)
+    runs = read(first, args.processes), read(second, args.processes)
+    both = compare_rows(*runs, args.host_bound_share, args.confidence)
     if args.both_ways:
-        both = pd.concat([both, compare(second, first, args.host_bound_share, args.confidence,
-                                        processes=args.processes)], ignore_index=True)
+        both = pd.concat([both, compare_rows(*reversed(runs), args.host_bound_share, args.confidence)], ignore_index=True)
     print_report(both, args.confidence)
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow.dataset as ds
 import pytest
 
-from speedatlas.measure import energy, runner
+from speedatlas.measure import energy, machine_lock, runner
 from speedatlas.plan import matrix
 
 pytestmark = pytest.mark.slow
@@ -66,7 +66,7 @@ def test_a_cell_measured_through_a_fake_rapl_counter(tmp_path, monkeypatch):
             os.replace(tmp, counter)
 
     monkeypatch.setattr(energy, "POWERCAP_ROOT", str(tmp_path / "powercap"))
-    monkeypatch.setenv(runner.LOCK_ENV, str(tmp_path / "lock"))
+    monkeypatch.setenv(machine_lock.LOCK_ENV, str(tmp_path / "lock"))
     cell = matrix.Cell(machine="t", workload="synthetic", torch="current", device="cpu", model="resnet18",
                        dtype="float32", mode="infer", variant="eager", batch=1, input_size=32, num_classes=4,
                        warmup=1, repeats=3, steps_per_repeat=1, cpu_threads=1, seed=0,

@@ -12,7 +12,7 @@ import time
 import pytest
 from conftest import locked
 
-from speedatlas.measure import slots
+from speedatlas.measure import machine_lock, slots
 from speedatlas.measure.slots import Slot, split_cpus
 from speedatlas.plan import concurrency
 
@@ -234,7 +234,7 @@ def test_a_fake_gpu_cell_records_its_slot(tmp_path, monkeypatch):
 
     allowed = sorted(os.sched_getaffinity(0))
     table = [Slot(0, "Fake GPU", "GPU-fake-0", cpus=tuple(allowed)), Slot(1, "Fake GPU", "GPU-fake-1", cpus=tuple(allowed))]
-    for key, value in {**device_env(table), slots.FAKE_ENV: "2", runner.LOCK_ENV: str(tmp_path / "t.lock")}.items():
+    for key, value in {**device_env(table), slots.FAKE_ENV: "2", machine_lock.LOCK_ENV: str(tmp_path / "t.lock")}.items():
         monkeypatch.setenv(key, value)
     out = tmp_path / "cell.parquet"
     with slots.hold("cuda:0", str(tmp_path / "t.lock"), device_env(table)):  # GPU 0 is busy
@@ -249,7 +249,7 @@ def test_a_fake_gpu_cell_records_its_slot(tmp_path, monkeypatch):
 def test_machine_mode_records_the_mode_and_affinity(tmp_path, monkeypatch):
     from speedatlas.measure import runner
 
-    monkeypatch.setenv(runner.LOCK_ENV, str(tmp_path / "t.lock"))
+    monkeypatch.setenv(machine_lock.LOCK_ENV, str(tmp_path / "t.lock"))
     monkeypatch.delenv(slots.CONCURRENCY_ENV, raising=False)
     monkeypatch.delenv(slots.FAKE_ENV, raising=False)
     rows = runner.measure({**SPEC, "device": "cpu"}, runner.key_columns({**SPEC, "device": "cpu"}, 1))

@@ -97,6 +97,7 @@ shell.prefix(
 # Cells of torch "current" fork from one process that imported torch once (launcher), which
 # cuts the per-cell fixed cost; it starts only when jobs run, never for a dry run.
 onstart:
+    launch.check_machine_lock()
     launch.start(STUDY["launcher"])
 
 

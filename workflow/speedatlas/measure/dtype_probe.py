@@ -257,11 +257,11 @@ def run_job(spec: dict[str, Any], out: str | None = None, progress: str | None =
     """Probe under the machine's timing lock (a probe must not disturb a timed cell); write the
     Parquet file (`out`) and/or one progress line per dtype (`progress`)."""
     from speedatlas.measure.failures import error_text
-    from speedatlas.measure.runner import exclusive_machine
+    from speedatlas.measure import machine_lock
 
     done = (lambda rows: _append_progress(progress, rows)) if progress else None
     try:
-        with exclusive_machine():
+        with machine_lock.held():
             rows = probe(spec, done)
     except Exception as exc:  # noqa: BLE001 - e.g. torch fails to import in this environment
         finished = {row["dtype"] for batch in (_read_progress(progress) if progress else []) for row in batch}

@@ -16,17 +16,14 @@ _PROCESS_T0 = time.perf_counter()  # before importing torch: setup_s includes th
 _LAUNCHER = "process"
 
 import argparse  # noqa: E402
-import contextlib  # noqa: E402
-import fcntl  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 from typing import Any  # noqa: E402
 
-from speedatlas.measure import slots  # noqa: E402 - standard library only
+from speedatlas.measure import machine_lock, slots  # noqa: E402 - standard library only
 from speedatlas.measure.failures import error_text  # noqa: E402
 
-LOCK_ENV = "SPEEDATLAS_LOCK"
 # Set by the supervisor in the spec it hands on: its time.perf_counter() at start. perf_counter is
 # one system-wide monotonic clock on Linux (CLOCK_MONOTONIC) and macOS (mach_absolute_time),
 # so the runner's setup_s then includes the supervisor's start, the fork or interpreter start
@@ -38,47 +35,6 @@ def mark_process_start(t0: float, launcher: str) -> None:
     """A forked cell's set-up time starts at the fork, not at the server's imports."""
     global _PROCESS_T0, _LAUNCHER
     _PROCESS_T0, _LAUNCHER = t0, launcher
-
-
-# One fixed, machine-wide path, not $TMPDIR: on macOS $TMPDIR is per user (/var/folders/...),
-# changes under sudo, and Snakemake's tmpdir resource changes it per job, so two runs could each
-# hold "the" lock and time at once. /tmp is machine-wide on Linux and macOS (/private/tmp), and
-# node-local on a cluster, which is the scope we want.
-DEFAULT_LOCK = "/tmp/speedatlas-timing.lock"
-
-
-def lock_path() -> str:
-    """One lock per machine (per node on a cluster): timing jobs never overlap."""
-    return os.environ.get(LOCK_ENV) or DEFAULT_LOCK
-
-
-def _open_lock(path: str) -> int:
-    """Open (creating) the lock file so that every user of the machine can lock it: created
-    world-writable; a file another user created is opened read-only (flock needs no write access)."""
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    except PermissionError:
-        return os.open(path, os.O_RDONLY)
-    try:
-        os.fchmod(fd, 0o666)  # the umask took some bits away; only the owner may put them back
-    except OSError:
-        pass
-    return fd
-
-
-@contextlib.contextmanager
-def exclusive_machine():
-    """An OS file lock held for the whole measurement, also across separate snakemake runs.
-
-    Yields the seconds spent waiting for it (another timing job held the machine).
-    """
-    with os.fdopen(_open_lock(lock_path()), "rb") as handle:
-        start = time.perf_counter()
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield time.perf_counter() - start
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def key_columns(spec: dict[str, Any], protocol: int) -> dict[str, Any]:
@@ -157,7 +113,7 @@ def run_cell(spec: dict[str, Any], out: str, protocol: int) -> str:
     spec = {k: v for k, v in spec.items() if k not in (LAUNCHED_KEY, slots.PREFER_KEY)}
     base = key_columns(spec, protocol)
     try:
-        with slots.hold(spec["device"], lock_path(), prefer=prefer) as held:
+        with slots.hold(spec["device"], machine_lock.lock_path(), prefer=prefer) as held:
             rows = measure(spec, base, held.waited_s, held)
     except Exception as exc:  # noqa: BLE001 - e.g. torch fails to import in this environment
         rows = [{**base, "status": "error", "error": error_text(exc)}]

@@ -5,7 +5,7 @@ alone. With `device`, on a machine with two or more GPUs, a cell of `cuda:K` hol
 of `cuda` any free slot whose GPU is the same model as `cuda:0`, and everything else (cpu cells,
 dtype probes, torch environment builds) still holds the whole machine. The locks are one file:
 
-- the machine lock (runner.lock_path()): a whole-machine job takes it exclusively (LOCK_EX, as
+- the machine lock (machine_lock.lock_path(), opened as machine_lock says: never through a link): a whole-machine job takes it exclusively (LOCK_EX, as
   today), a slot job takes it shared (LOCK_SH), so slot jobs run side by side and never beside a
   whole-machine job, also across separate snakemake runs and across the two modes;
 - one lock per slot (`<machine lock>.cuda<K>`), taken exclusively by the slot's job (after the
@@ -30,6 +30,8 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
+
+from speedatlas.measure import machine_lock as lock_file
 
 CONCURRENCY_ENV = "SPEEDATLAS_CONCURRENCY"  # "device" when the study asks for it
 SLOTS_ENV = "SPEEDATLAS_SLOTS"  # JSON list of Slot (plan_slots), set by the snakemake process
@@ -322,23 +324,19 @@ def hold(device: str, machine_lock: str, environ: Mapping[str, str] = os.environ
     slots = table_from_json(environ.get(SLOTS_ENV)) if concurrency == "device" else []
     choices = sorted(candidates(device, slots), key=lambda slot: slot.index != prefer)
     start = time.perf_counter()
-    with open(machine_lock, "a+") as machine:
-        fcntl.flock(machine, fcntl.LOCK_SH if choices else fcntl.LOCK_EX)
-        try:
-            if not choices:
-                yield Held(concurrency, time.perf_counter() - start)
-                return
-            with _one_of(choices, machine_lock, poll_s) as slot:
-                held = Held(concurrency, time.perf_counter() - start, slot)
-                pin(slot.cpus)
-                yield held
-        finally:
-            fcntl.flock(machine, fcntl.LOCK_UN)
+    with lock_file.held(machine_lock, shared=bool(choices)):
+        if not choices:
+            yield Held(concurrency, time.perf_counter() - start)
+            return
+        with _one_of(choices, machine_lock, poll_s) as slot:
+            held = Held(concurrency, time.perf_counter() - start, slot)
+            pin(slot.cpus)
+            yield held
 
 
 @contextlib.contextmanager
 def _one_of(choices: Sequence[Slot], machine_lock: str, poll_s: float) -> Iterator[Slot]:
-    handles = [open(slot_lock_path(machine_lock, slot), "a+") for slot in choices]
+    handles = [lock_file.open_lock(slot_lock_path(machine_lock, slot)) for slot in choices]
     try:
         taken = None
         if len(handles) == 1:

@@ -62,3 +62,14 @@ def stop() -> None:
         _server = None
     if path and os.path.exists(path):  # a server killed before its clean-up ran
         os.unlink(path)
+
+
+def check_machine_lock() -> None:
+    """Refuse to start timing jobs when the machine lock's path is unsafe (a link, a hard link,
+    not a regular file): said once, before any job, instead of once per cell."""
+    from speedatlas.measure import machine_lock
+
+    try:
+        machine_lock.open_lock(machine_lock.lock_path()).close()
+    except machine_lock.UnsafeLock as error:
+        raise SystemExit(f"speedatlas: {error}") from None

@@ -74,3 +74,47 @@ def test_missing_models():
     del config["models"]
     with pytest.raises(ConfigError, match="missing key 'models'"):
         prepare(config, MODELS)
+
+
+# Labels that become folder names (cells, bundles): a final newline must not slip through the
+# pattern check (Python's `$` matches before it; issue 27, item 3).
+@pytest.mark.parametrize(
+    ("path", "value", "key"),
+    [
+        (["machine"], "lab\n", "machine"),
+        (["publish_name"], "mine\n", "publish_name"),
+        (["models", 0], "resnet18\n", "models[0]"),
+        (["models", 1, "name"], "mynet\n", "models[1]"),
+        (["devices", 0], "cpu\n", "devices[0]"),
+        (["torch_versions"], ["2.5\n"], "torch_versions[0]"),
+        (["cross_machine_baselines"], ["m1/cpu\n"], "cross_machine_baselines[0]"),
+    ],
+)
+def test_a_label_ending_in_a_newline_is_refused(path, value, key):
+    with pytest.raises(ConfigError) as error:
+        prepare(with_(path, value), MODELS)
+    assert key in str(error.value)
+
+
+def test_every_schema_pattern_is_anchored_against_a_final_newline():
+    import re
+
+    from speedatlas.plan.config import load_schema
+
+    patterns = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("pattern"), str):
+                patterns.append(node["pattern"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(load_schema())
+    assert len(patterns) >= 6
+    for pattern in patterns:
+        assert pattern.startswith("^") and pattern.endswith("$(?!\\n)"), pattern
+        assert re.search(pattern, "x" * 3 + "\n") is None

@@ -59,11 +59,11 @@ def is_custom(entry: Any) -> bool:
 def parse_factory(text: str) -> tuple[str, str, str]:
     """'models/net.py:build' -> ('file', 'models/net.py', 'build'); 'pkg.mod:build' -> ('module', ...)."""
     target, colon, function = text.rpartition(":")
-    if not colon or not target.strip() or not _FUNCTION.match(function):
+    if not colon or not target.strip() or not _FUNCTION.fullmatch(function):
         raise EntryError(f"factory {text!r} is malformed; {FACTORY_HINT}")
     if target.endswith(".py") or "/" in target or os.sep in target:
         return "file", target, function
-    if not _MODULE.match(target):
+    if not _MODULE.fullmatch(target):
         raise EntryError(f"factory {text!r} is malformed: {target!r} is neither a .py file nor a module name; {FACTORY_HINT}")
     return "module", target, function
 

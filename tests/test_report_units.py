@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import struct
@@ -188,10 +189,41 @@ def test_markdown_to_html_covers_what_the_report_uses(tmp_path):
     page = html_page.to_html(md, base=tmp_path)
     assert "<title>Title</title>" in page and '<h1 id="title">Title</h1>' in page
     assert "<li><strong>a</strong> and <em>b</em> with <code>x|y</code> and mobilenet_v3_small</li>" in page
-    assert "<td>a|b</td><td>2</td>" in page and "<th>k</th>" in page
+    assert "<td>a|b</td>\n<td>2</td>" in page and "<th>k</th>" in page
     assert 'src="data:image/png;base64,' in page
-    assert "<pre><code class=\"language-yaml\">key: &lt;v&gt;</code></pre>" in page
+    assert "<pre><code class=\"language-yaml\">key: &lt;v&gt;\n</code></pre>" in page
     assert '<a href="x.svg">link</a> &lt;script&gt;' in page
+
+
+def test_markdown_to_html_keeps_wrapped_list_items_and_code_spans(tmp_path):
+    """The hand-written converter let a wrapped item fall out of its list and printed a literal
+    backtick for a code span across a line break (issue 25, item 4)."""
+    md = "- first item that\n  wraps onto a second line with `a code\nspan`\n- second\n"
+    page = html_page.to_html(md, base=tmp_path)
+    assert "<li>first item that\nwraps onto a second line with <code>a code span</code></li>" in page
+    assert "`" not in page.split("<body>")[1]
+
+
+def test_hostile_markup_from_a_bundle_stays_text(tmp_path):
+    """An error text of another machine's bundle must not become a live link or embed a private
+    file of the includer's machine (issue 27, item 2)."""
+    import pandas as pd
+
+    from speedatlas.analyze.tables import markdown_table
+
+    secret = tmp_path / "private.png"
+    secret.write_bytes(b"\x89PNG\r\n\x1a\nsecret")
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "own.png").write_bytes(b"\x89PNG\r\n\x1a\nown")
+    error = f"[the log](javascript:alert(1)) ![s]({secret}) ![t](../private.png) <img src=x onerror=alert(1)>"
+    table = markdown_table(pd.DataFrame({"reason": [error]}))
+    prose = f"- [click](javascript:alert(1)) ![s]({secret}) ![t](../private.png) <b>x</b> [ok](https://example.org) ![own](own.png)\n"
+    page = html_page.to_html("# r\n\n" + table + "\n" + prose, base=bundle)
+    assert "href=" not in page.replace('<a href="https://example.org">', "") and "<img src=x" not in page and "<b>" not in page
+    assert base64.b64encode(b"\x89PNG\r\n\x1a\nsecret").decode() not in page
+    assert page.count("<img ") == 1 and page.count(' src="') == 1 and '<a href="https://example.org">ok</a>' in page
+    assert "the log" in page  # shown as text, not dropped
 
 
 def test_publish_bundle_is_complete_and_verifiable(fake_study, fake_dir, tmp_path):

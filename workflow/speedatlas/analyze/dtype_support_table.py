@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.dataset as ds
 
-from speedatlas.analyze.tables import markdown_table
+from speedatlas.analyze.tables import escape_markdown, markdown_table
 from speedatlas.measure import cellio
 from speedatlas.measure.dtype_probe import OUTCOMES, SCHEMA_FILE
 
@@ -134,7 +134,7 @@ def _cell(row: pd.Series) -> str:
     elif outcome == "nonfinite":
         text = "**non-finite**"
     elif outcome == "raises":
-        text = f"**raises** ({row['error_kind'] or 'error'})"
+        text = f"**raises** ({escape_markdown(row['error_kind'] or 'error')})"
     elif outcome == "crashes":
         text = "**crashes**"
     else:
@@ -211,7 +211,7 @@ def support_markdown(table: pd.DataFrame) -> str:
     wide.columns.name = None
     if wide["machine"].nunique() == 1:
         wide = wide.drop(columns="machine")
-    out.append(markdown_table(wide))
+    out.append(markdown_table(wide, markup=[m for m in ("infer", "train") if m in wide]))
     if (table["device"] == "mps").any():
         out.append(claims_markdown(table))
     counts = table["outcome"].value_counts()

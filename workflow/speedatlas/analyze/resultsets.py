@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,11 @@ REQUIRED_COLUMNS = (*PARTITION_COLUMNS.values(), "status", "error", "step_time_s
 # What identifies a machine (pyperf's "checked metadata"): per label, and per label and device.
 CHECKED_PER_MACHINE = ("cpu_model",)
 CHECKED_PER_DEVICE = ("device_name",)
+
+# What a folder name of a cell's key may hold (every label the config allows: devices with ':',
+# torch versions with '.'). An included set's labels reach the report's headings and sentences,
+# so a folder named like Markdown or HTML is refused, not merged (issue 27, item 2).
+SAFE_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 
 _PARTITIONING = ds.partitioning(pa.schema([(key, pa.string()) for key in matrix.KEYS]), flavor="hive")
 
@@ -109,6 +115,12 @@ def locate(entry: str, index: int = 0) -> ResultSet:
             )
     dataset = ds.dataset(str(within), format="parquet", partitioning=_PARTITIONING, ignore_prefixes=[".", "_"])
     files = tuple(sorted(f for f in dataset.files if _is_cell_path(f, str(root))))
+    for path in files:
+        unsafe = [part for part in Path(os.path.relpath(path, root)).parts[:-1]
+                  if not SAFE_LABEL.fullmatch(part.split("=", 1)[1])]
+        if unsafe:
+            raise MergeError(f"key '{key}': {path!r} has a folder name that is not a label ({unsafe[0]!r}); "
+                             "labels are letters, digits, '.', '_', ':' and '-'")
     if not files:
         raise MergeError(f"key '{key}': no cell files under {str(within)!r}")
     return ResultSet(entry, str(root), files, str(manifest) if manifest.is_file() else None)

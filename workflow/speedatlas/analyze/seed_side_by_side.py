@@ -255,7 +255,7 @@ def side_by_side_markdown(table: pd.DataFrame, notes: list[str], source: str, ba
             "compute-only speed-up": table["compute_only_speedup"].map(_x),
         }
     )
-    out.append(markdown_table(view))
+    out.append(markdown_table(view, markup=["speed-up [95% CI]"]))
     stated = table[table["published_speedup_stated"].notna() & table["published_speedup"].notna()]
     if len(stated):
         worst = (stated["published_speedup_stated"] / stated["published_speedup"] - 1).abs().max()

@@ -61,7 +61,9 @@ def pivot(frame: pd.DataFrame, axis: str, varying: set[str] | None = None) -> pd
 
 
 def axis_markdown(frame: pd.DataFrame, axis: str, varying: set[str] | None = None) -> str:
-    return markdown_table(pivot(frame, axis, varying))
+    table = pivot(frame, axis, varying)
+    keys = set(ROW_KEYS.values()) | {"comparison"}
+    return markdown_table(table, markup=[c for c in table.columns if c not in keys])
 
 
 def varying_keys(table: pd.DataFrame) -> set[str]:

@@ -79,7 +79,7 @@ def energy_section(cells: pd.DataFrame, speedups: pd.DataFrame, confidence: floa
             "flag": measured["energy_window_short"].map(lambda v: "window too short" if v is True else ""),
         })
         out.append("### Items per joule\n")
-        out.append(markdown_table(view))
+        out.append(markdown_table(view, markup=["items/J"]))
     if "energy_ratio" in speedups and speedups["energy_ratio"].notna().any():
         rows = speedups[speedups["energy_ratio"].notna()]
         view = pd.DataFrame({
@@ -92,7 +92,7 @@ def energy_section(cells: pd.DataFrame, speedups: pd.DataFrame, confidence: floa
         })
         out.append("### Energy ratio beside each speed-up\n")
         out.append("Both sides of every row were measured; comparisons where a side has no energy are left out.\n")
-        out.append(markdown_table(view))
+        out.append(markdown_table(view, markup=["speed-up", "energy ratio"]))
     if plot:
         out.append(f"Throughput against power per device: [plot]({plot}) (also under Plots).\n")
     missing = ok[ok["energy_source"].isna() | (ok["energy_source"] == "unavailable")]

@@ -1,8 +1,13 @@
 """report.md as one self-contained HTML page (images embedded), for a docs site or a release.
 
-The report is Markdown we write ourselves, so a converter for the subset we emit (headings,
-paragraphs, bullet lists, pipe tables, fenced code, images, links, `code`, **bold**, *italic*)
-is enough and adds no dependency. Anything else passes through as escaped text, never as HTML.
+Rendered by markdown-it-py (CommonMark plus pipe tables), not by a converter of our own: lists
+whose items wrap, code spans across a line break and escapes follow the specification.
+
+A report can quote text from another machine's bundle (error messages, CPU names), so the page
+treats everything as data unless it is safe: raw HTML is escaped (`html: False`), a link is kept
+only with a safe scheme (http, https, mailto) or as a relative path or anchor, and an image is
+embedded only from inside the report's own folder (`base`); any other image is shown as its alt
+text, never fetched and never read from elsewhere on this machine.
 """
 
 from __future__ import annotations
@@ -11,6 +16,9 @@ import base64
 import html
 import re
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from markdown_it import MarkdownIt
 
 STYLE = """
 body { font-family: -apple-system, BlinkMacSystemFont, "Segoe UI", Helvetica, Arial, sans-serif;
@@ -26,122 +34,68 @@ pre code { background: none; padding: 0; }
 img { max-width: 100%; height: auto; }
 """
 
-_IMAGE_LINE = re.compile(r"^!\[([^\]]*)\]\(([^)\s]+)\)$")
-_INLINE = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)\)|\*\*(.+?)\*\*|(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])")
 _MIME = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+SAFE_SCHEMES = ("http", "https", "mailto")
 
 
-def _image_src(path: str, base: Path | None) -> str:
-    """A data: URI for a local image (self-contained page), else the path as written."""
-    if base is not None and "://" not in path:
-        file = base / path
-        if file.is_file() and file.suffix.lower() in _MIME:
-            data = base64.b64encode(file.read_bytes()).decode("ascii")
-            return f"data:{_MIME[file.suffix.lower()]};base64,{data}"
-    return html.escape(path, quote=True)
+def safe_link(url: str) -> bool:
+    """A link a reader may follow: a safe scheme, or a relative path or anchor (no scheme)."""
+    parts = urlsplit(url.strip())
+    if parts.scheme:
+        return parts.scheme.lower() in SAFE_SCHEMES
+    return not url.strip().startswith("//")  # protocol-relative: another host, unchecked
 
 
-def inline(text: str, base: Path | None = None) -> str:
-    """Inline Markdown -> HTML; `code` spans are taken verbatim."""
-    out = []
-    for index, part in enumerate(re.split(r"`([^`]*)`", text)):
-        if index % 2:
-            out.append(f"<code>{html.escape(part)}</code>")
-            continue
-        part = part.replace("\\|", "|")
-        pos, pieces = 0, []
-        for match in _INLINE.finditer(part):
-            pieces.append(html.escape(part[pos : match.start()]))
-            bang, label, target, bold, italic = match.groups()
-            if target is not None and bang:
-                pieces.append(f'<img alt="{html.escape(label, quote=True)}" src="{_image_src(target, base)}">')
-            elif target is not None:
-                pieces.append(f'<a href="{html.escape(target, quote=True)}">{inline(label, base)}</a>')
-            elif bold is not None:
-                pieces.append(f"<strong>{inline(bold, base)}</strong>")
-            else:
-                pieces.append(f"<em>{inline(italic, base)}</em>")
-            pos = match.end()
-        pieces.append(html.escape(part[pos:]))
-        out.append("".join(pieces))
-    return "".join(out)
-
-
-def _cells(line: str) -> list[str]:
-    body = line.strip().strip("|")
-    return [c.strip() for c in re.split(r"(?<!\\)\|", body)]
+def local_image(src: str, base: Path | None) -> Path | None:
+    """The image file `src` names inside `base`, or None (absolute, outside, remote, not an image)."""
+    if base is None or not src or urlsplit(src).scheme or src.startswith(("/", "\\")):
+        return None
+    root = base.resolve()
+    try:
+        file = (root / unquote(src)).resolve()
+    except (OSError, ValueError):
+        return None
+    if not file.is_relative_to(root) or not file.is_file() or file.suffix.lower() not in _MIME:
+        return None
+    return file
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
+def _renderer(base: Path | None) -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": False}).enable("table")
+    md.validateLink = safe_link  # an unsafe link stays text: "[label](javascript:...)"
+
+    def image(renderer, tokens, index, options, env):
+        token = tokens[index]
+        alt = renderer.renderInlineAsText(token.children or [], options, env)
+        file = local_image(token.attrGet("src") or "", base)
+        if file is None:
+            return html.escape(alt)
+        data = base64.b64encode(file.read_bytes()).decode("ascii")
+        return f'<img alt="{html.escape(alt, quote=True)}" src="data:{_MIME[file.suffix.lower()]};base64,{data}">'
+
+    def heading_open(renderer, tokens, index, options, env):
+        inline = tokens[index + 1]
+        tokens[index].attrSet("id", _slug(inline.content))
+        return renderer.renderToken(tokens, index, options, env)
+
+    md.add_render_rule("image", image)
+    md.add_render_rule("heading_open", heading_open)
+    return md
+
+
 def to_html(markdown: str, base: Path | None = None, title: str | None = None) -> str:
-    """A whole HTML document from report Markdown; images under `base` are embedded."""
-    lines = markdown.splitlines()
-    out: list[str] = []
-    paragraph: list[str] = []
-
-    def flush() -> None:
-        if paragraph:
-            out.append(f"<p>{inline(' '.join(paragraph), base)}</p>")
-            paragraph.clear()
-
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        stripped = line.strip()
-        if stripped.startswith("```"):
-            flush()
-            language = stripped[3:].strip()
-            block = []
-            i += 1
-            while i < len(lines) and not lines[i].strip().startswith("```"):
-                block.append(lines[i])
-                i += 1
-            cls = f' class="language-{html.escape(language, quote=True)}"' if language else ""
-            out.append(f"<pre><code{cls}>{html.escape(chr(10).join(block))}</code></pre>")
-        elif heading := re.match(r"^(#{1,6})\s+(.*)$", stripped):
-            flush()
-            level, text = len(heading.group(1)), heading.group(2)
-            out.append(f'<h{level} id="{_slug(text)}">{inline(text, base)}</h{level}>')
-        elif stripped.startswith("|"):
-            flush()
-            rows = []
-            while i < len(lines) and lines[i].strip().startswith("|"):
-                rows.append(lines[i])
-                i += 1
-            i -= 1
-            header, body = _cells(rows[0]), [r for r in rows[1:] if not re.match(r"^\|[\s:|-]+\|?$", r.strip())]
-            table = ["<table>", "<thead><tr>" + "".join(f"<th>{inline(c, base)}</th>" for c in header) + "</tr></thead>",
-                     "<tbody>"]
-            table += ["<tr>" + "".join(f"<td>{inline(c, base)}</td>" for c in _cells(r)) + "</tr>" for r in body]
-            out.append("\n".join(table + ["</tbody></table>"]))
-        elif stripped.startswith("- "):
-            flush()
-            items = []
-            while i < len(lines) and lines[i].strip().startswith("- "):
-                items.append(f"<li>{inline(lines[i].strip()[2:], base)}</li>")
-                i += 1
-            i -= 1
-            out.append("<ul>\n" + "\n".join(items) + "\n</ul>")
-        elif image := _IMAGE_LINE.match(stripped):
-            flush()
-            alt, path = image.groups()
-            out.append(f'<figure><img alt="{html.escape(alt, quote=True)}" src="{_image_src(path, base)}"></figure>')
-        elif not stripped:
-            flush()
-        else:
-            paragraph.append(stripped)
-        i += 1
-    flush()
+    """A whole HTML document from report Markdown; images inside `base` are embedded."""
+    body = _renderer(base).render(markdown)
     if title is None:
-        first = next((line[2:].strip() for line in lines if line.startswith("# ")), "speedatlas report")
-        title = first
+        title = next((line[2:].strip() for line in markdown.splitlines() if line.startswith("# ")), "speedatlas report")
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{html.escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
-        + "\n".join(out)
-        + "\n</body>\n</html>\n"
+        + body
+        + "</body>\n</html>\n"
     )

@@ -14,7 +14,7 @@ import json
 
 import pandas as pd
 
-from speedatlas.analyze.tables import markdown_table
+from speedatlas.analyze.tables import escape_markdown, markdown_table
 
 
 def _column(cells: pd.DataFrame, name: str) -> pd.Series:
@@ -44,9 +44,9 @@ def state_warnings(cells: pd.DataFrame) -> list[str]:
         thermal = _column(group, "thermal_state")
         hot = thermal[thermal.notna() & (thermal != "nominal")]
         if len(hot):
-            found.append(f"{len(hot)} cell(s) ran under thermal pressure ({', '.join(sorted(set(hot)))})")
+            found.append(f"{len(hot)} cell(s) ran under thermal pressure ({escape_markdown(', '.join(sorted(set(hot))))})")
         if found:
-            lines.append(f"**Warning: {machine}**: " + "; ".join(found) + ". These times are slower than the "
+            lines.append(f"**Warning: {escape_markdown(machine)}**: " + "; ".join(found) + ". These times are slower than the "
                          "machine can do: rerun on the power adapter with Low Power Mode off and the machine cool.")
     return lines
 

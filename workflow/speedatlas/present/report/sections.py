@@ -12,7 +12,7 @@ import pandas as pd
 import yaml
 
 from speedatlas.analyze.machine_axis import AXIS as MACHINE_AXIS
-from speedatlas.analyze.tables import markdown_table
+from speedatlas.analyze.tables import escape_markdown, markdown_table
 
 # Facts of a machine (one value per machine, several joined) and of each device on it.
 MACHINE_FACTS = {
@@ -211,7 +211,7 @@ def custom_models_method(cells: pd.DataFrame) -> str:
             what = f"token ids ({int(first['input_size'])} per sequence, vocabulary {int(first['vocab_size'])})"
         else:
             what = f"{int(first['input_size'])}×{int(first['input_size'])} RGB images"
-        lines.append(f"- `{model}`: {first['model_source']}, seeded {what}")
+        lines.append(f"- `{model}`: {escape_markdown(first['model_source'])}, seeded {what}")
     return (
         "Models that are not torchvision's (a built-in transformer or a user's factory) get the same "
         "protocol. Token models take a seeded batch of token ids; one whose output is (batch, classes) "

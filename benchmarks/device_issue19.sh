@@ -12,8 +12,8 @@ if [ -f .devcarry/commit ]; then export SPEEDATLAS_COMMIT=$(cat .devcarry/commit
 export PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=index,name,uuid,pci.bus_id --format=csv,noheader > "$OUT/gpu.txt" 2>&1
 nvidia-smi topo -m >> "$OUT/gpu.txt" 2>&1
-python3 -c "import sys; sys.path.insert(0, 'workflow'); from speedatlas.measure import slots
-for s in slots.plan_slots(): print(s.device, s.name, s.uuid, 'numa', s.numa_node, 'cpus', slots.format_cpulist(s.cpus))" \
+python3 -c "import sys; sys.path.insert(0, 'workflow'); from speedatlas.measure.process import gpu_slot as slots; from speedatlas.plan import concurrency
+for s in concurrency.plan_slots(): print(s.device, s.name, s.uuid, 'numa', s.numa_node, 'cpus', slots.format_cpulist(s.cpus))" \
     >> "$OUT/gpu.txt" 2>&1
 python3 -m pytest -q tests/test_slots.py tests/test_neighbours.py 2>&1 | tail -3 > "$OUT/tests.txt"
 timeout -s INT 300 python3 benchmarks/interference.py --rounds "$rounds" --repeats 10 \

@@ -75,7 +75,7 @@ def pipeline(args: dict) -> tuple[float, dict]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "cell.parquet"
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "speedatlas.measure.runner", "--spec", json.dumps(spec), "--out", str(out)],
+        subprocess.run([sys.executable, "-m", "speedatlas.measure.process.runner", "--spec", json.dumps(spec), "--out", str(out)],
                        env=ENV, check=True, capture_output=True)
         wall = time.perf_counter() - start
         table = pq.read_table(out).to_pylist()

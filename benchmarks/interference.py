@@ -35,7 +35,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow"))
 
-from speedatlas.measure import slots  # noqa: E402
+from speedatlas.measure.process import gpu_slot as slots  # noqa: E402
+from speedatlas.plan import concurrency  # noqa: E402
 from speedatlas.plan.matrix import Cell  # noqa: E402
 
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "workflow"), os.environ.get("PYTHONPATH", "")])}
@@ -47,16 +48,18 @@ DEFAULT_CELLS = ["resnet50:train:float32:64", "resnet50:infer:bfloat16:128", "vg
 # cores like a real slot job; writes `ready` after its warm-up so the target starts under load.
 NEIGHBOUR = r'''
 import json, os, sys, torch
-from speedatlas.measure import models, slots
+from speedatlas.measure.models import zoo
+from speedatlas.measure.process import gpu_slot
+from speedatlas.measure.protocol import steps
 a = json.loads(sys.argv[1])
-slots.pin(tuple(a["cpus"]))
+gpu_slot.pin(tuple(a["cpus"]))
 torch.set_num_threads(len(os.sched_getaffinity(0)))
 dev = a["device"]
 if dev.startswith("cuda"):
     torch.cuda.set_device(dev)
-model = models.build_model(a["model"], 10, 0).to(dev)
-x, y = models.synthetic_batch(a["batch"], a["input_size"], 10, 0)
-step = models.make_step(model, x.to(dev), y.to(dev), a["mode"], dev, a["dtype"])
+model = zoo.build_model(a["model"], 10, 0).to(dev)
+x, y = zoo.synthetic_batch(a["batch"], a["input_size"], 10, 0)
+step = steps.make_step(model, x.to(dev), y.to(dev), a["mode"], dev, a["dtype"])
 sync = torch.cuda.synchronize if dev.startswith("cuda") else (lambda: None)
 for _ in range(3):
     step()
@@ -86,9 +89,9 @@ def time_cell(cell: dict, target: slots.Slot, table: list[slots.Slot], work: Pat
     import pyarrow.parquet as pq
 
     out = work / f"cell-{time.monotonic_ns()}.parquet"
-    env = {**ENV, slots.CONCURRENCY_ENV: "device", slots.SLOTS_ENV: slots.table_json(table),
+    env = {**ENV, slots.CONCURRENCY_ENV: "device", slots.SLOTS_ENV: concurrency.table_json(table),
            "SPEEDATLAS_LOCK": str(work / "timing.lock"), "CUDA_DEVICE_ORDER": ENV.get("CUDA_DEVICE_ORDER", "PCI_BUS_ID")}
-    subprocess.run([sys.executable, "-m", "speedatlas.measure.runner", "--spec", spec(cell, target.device, args),
+    subprocess.run([sys.executable, "-m", "speedatlas.measure.process.runner", "--spec", spec(cell, target.device, args),
                     "--out", str(out)], env=env, check=True)
     rows = pq.read_table(out).to_pylist()
     if rows[0]["status"] != "ok":
@@ -137,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--csv", default=None, help="also write the table here")
     args = parser.parse_args(argv)
 
-    table = slots.plan_slots()
+    table = concurrency.plan_slots()
     if len(table) < 2:
         print("interference: needs two or more GPUs (nvidia-smi lists fewer); nothing to measure", file=sys.stderr)
         return 2

@@ -12,8 +12,8 @@ import torch
 from conftest import snakemake, write_config
 from macos_fixtures import message_blocks
 
-from speedatlas.measure import compute_dtype, models
-from speedatlas.measure.runner import key_columns, measure
+from speedatlas.measure.protocol import compute_dtype, steps
+from speedatlas.measure.process.runner import key_columns, measure
 
 BLOCKS = message_blocks()
 SPEC = {
@@ -32,7 +32,7 @@ def test_recorder_sees_the_autocast_dtype_on_cpu(dtype):
     net = tiny_net()
     net(torch.randn(1, 3, 8, 8))  # materialise the lazy layer
     recorder = compute_dtype.DtypeRecorder().attach(net)
-    with models.autocast_context("cpu", dtype)():
+    with steps.autocast_context("cpu", dtype)():
         net(torch.randn(1, 3, 8, 8))
     recorder.detach()
     assert recorder.compute_dtype() == dtype and sum(recorder.counts.values()) == 2
@@ -48,7 +48,7 @@ def test_compile_variant_records_an_untimed_eager_forward():
     out: dict = {}
     log = compute_dtype.WarningLog([])
     check = compute_dtype.first_step_check(net, images, {"dtype": "bfloat16", "variant": "compile"},
-                                           models.autocast_context("cpu", "bfloat16"), log, out)
+                                           steps.autocast_context("cpu", "bfloat16"), log, out)
     net(images)  # the (compiled) first step: no hooks attached yet
     check()
     assert out == {"compute_dtype": "bfloat16"} and net.training  # train mode restored
@@ -66,7 +66,7 @@ def _silent_float32_autocast(device, dtype):
 
 
 def test_silent_autocast_fallback_becomes_unsupported(monkeypatch):
-    monkeypatch.setattr(models, "autocast_context", _silent_float32_autocast)
+    monkeypatch.setattr(steps, "autocast_context", _silent_float32_autocast)
     rows = measure({**SPEC, "dtype": "bfloat16"}, key_columns(SPEC, 1))
     assert len(rows) == 1 and rows[0]["status"] == "unsupported"
     assert rows[0]["compute_dtype"] == "float32"
@@ -76,7 +76,7 @@ def test_silent_autocast_fallback_becomes_unsupported(monkeypatch):
 
 
 def test_cpu_fallback_warnings_become_op_names(monkeypatch):
-    make_step = models.make_step
+    make_step = steps.make_step
 
     def warning_step(*args, **kwargs):
         step = make_step(*args, **kwargs)
@@ -89,7 +89,7 @@ def test_cpu_fallback_warnings_become_op_names(monkeypatch):
 
         return step_with_fallback
 
-    monkeypatch.setattr(models, "make_step", warning_step)
+    monkeypatch.setattr(steps, "make_step", warning_step)
     rows = measure(SPEC, key_columns(SPEC, 1))
     assert [row["status"] for row in rows] == ["ok", "ok"]
     assert json.loads(rows[0]["cpu_fallback_ops"]) == ["aten::_upsample_bilinear2d_aa.out", "aten::sgn.out"]

@@ -14,7 +14,8 @@ import pyarrow.dataset as ds
 import pytest
 from conftest import planned_jobs, snakemake, write_config
 
-from speedatlas.measure import slots
+from speedatlas.measure.process import gpu_slot as slots
+from speedatlas.plan import concurrency
 
 pytestmark = pytest.mark.slow
 
@@ -63,7 +64,7 @@ def test_every_cell_ran_on_the_slot_it_recorded(study):
 def test_each_slot_ran_on_its_own_cores(study):
     _, spans = study
     allowed = sorted(os.sched_getaffinity(0))
-    shares = [slots.format_cpulist(share) for share in slots.split_cpus(allowed, [None, None])]
+    shares = [slots.format_cpulist(share) for share in concurrency.split_cpus(allowed, [None, None])]
     gpu = spans[spans.device != "cpu"]
     assert all(row.cpu_affinity == shares[int(row.gpu_index)] for row in gpu.itertuples())
     assert (spans[spans.device == "cpu"].cpu_affinity == slots.format_cpulist(allowed)).all()

@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 
 from conftest import REPO
-from speedatlas.measure import custom_models, runner, transformers
+from speedatlas.measure.models import custom as custom_models, transformers
+from speedatlas.measure.process import runner
 from speedatlas.plan import config, matrix, model_entries
 from speedatlas.plan.config import ConfigError
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from macos_fixtures import recorded
 
-from speedatlas.measure import darwin
+from speedatlas.measure.hardware import darwin
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import types
 import pytest
 import torch
 
-from speedatlas.measure import darwin, devices
+from speedatlas.measure.hardware import darwin, devices
 
 
 class FakeMps:

@@ -8,7 +8,7 @@ import types
 
 import pytest
 
-from speedatlas.measure import energy
+from speedatlas.measure.hardware import energy
 
 
 class Clock:

@@ -13,7 +13,8 @@ import pandas as pd
 import pyarrow.dataset as ds
 import pytest
 
-from speedatlas.measure import energy, machine_lock, runner
+from speedatlas.measure.hardware import energy
+from speedatlas.measure.process import machine_lock, runner
 from speedatlas.plan import matrix
 
 pytestmark = pytest.mark.slow

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from speedatlas.measure import cellio
-from speedatlas.measure.runner import key_columns, measure
-from speedatlas.measure.workloads import mnist_epoch
+from speedatlas.measure.process.runner import key_columns, measure
+from speedatlas.measure.protocol.workloads import mnist_epoch
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from speedatlas.measure import hostshare
+from speedatlas.measure.protocol import hostshare
 
 
 class FakeDevice:

@@ -8,7 +8,7 @@ import json
 
 from conftest import REPO
 
-from speedatlas.measure import slots
+from speedatlas.measure.process import gpu_slot as slots
 
 
 def load():

@@ -11,7 +11,7 @@ import tempfile
 
 import pytest
 
-from speedatlas.measure import machine_lock
+from speedatlas.measure.process import machine_lock
 
 
 def test_lock_path_is_machine_wide_and_ignores_tmpdir(monkeypatch, tmp_path):

@@ -7,8 +7,10 @@ import math
 import pytest
 import torch
 
-from speedatlas.measure import cellio, devices, timing
-from speedatlas.measure.runner import key_columns, measure
+from speedatlas.measure import cellio
+from speedatlas.measure.hardware import devices
+from speedatlas.measure.protocol import timing
+from speedatlas.measure.process.runner import key_columns, measure
 from speedatlas.measure.supervisor import exit_reason
 
 
@@ -83,7 +85,7 @@ def test_measure_on_cpu(dtype, mode):
 
 
 def test_flops_of_a_training_step_are_about_three_forwards():
-    from speedatlas.measure.models import count_flops
+    from speedatlas.measure.models.zoo import count_flops
 
     forward = count_flops("resnet18", 10, 2, 64, "infer")
     train = count_flops("resnet18", 10, 2, 64, "train")
@@ -144,7 +146,7 @@ def test_peak_lookup_and_efficiency():
 
 
 def test_flop_count_matches_a_hand_count():
-    from speedatlas.measure.models import step_flops
+    from speedatlas.measure.models.zoo import step_flops
 
     model = torch.nn.Sequential(
         torch.nn.Conv2d(3, 8, kernel_size=3, padding=1), torch.nn.Flatten(), torch.nn.Linear(8 * 8 * 8, 10)

@@ -12,8 +12,9 @@ import time
 import pytest
 from conftest import locked
 
-from speedatlas.measure import machine_lock, slots
-from speedatlas.measure.slots import Slot, split_cpus
+from speedatlas.measure.process import gpu_slot as slots, machine_lock
+from speedatlas.measure.process.gpu_slot import Slot
+from speedatlas.plan.concurrency import split_cpus
 from speedatlas.plan import concurrency
 
 TWO = [Slot(0, "Fake GPU", "GPU-fake-0", cpus=(0,)), Slot(1, "Fake GPU", "GPU-fake-1", cpus=(1,))]
@@ -68,17 +69,17 @@ SMI = """0, NVIDIA H200, GPU-aaaa, 00000000:18:00.0
 
 
 def test_nvidia_smi_and_cuda_visible_devices():
-    gpus = slots.parse_nvidia_smi(SMI)
+    gpus = concurrency.parse_nvidia_smi(SMI)
     assert [(g.index, g.name, g.uuid) for g in gpus][1] == (1, "NVIDIA H200", "GPU-bbbb")
-    assert [g.uuid for g in slots.visible(gpus, None)] == ["GPU-aaaa", "GPU-bbbb", "GPU-cccc"]
-    seen = slots.visible(gpus, "2,0")
+    assert [g.uuid for g in concurrency.visible(gpus, None)] == ["GPU-aaaa", "GPU-bbbb", "GPU-cccc"]
+    seen = concurrency.visible(gpus, "2,0")
     assert [(g.index, g.uuid) for g in seen] == [(0, "GPU-cccc"), (1, "GPU-aaaa")]
-    assert [g.uuid for g in slots.visible(gpus, "GPU-bb,7,0")] == ["GPU-bbbb"]  # stops at 7
-    assert slots.visible(gpus, "") == []
+    assert [g.uuid for g in concurrency.visible(gpus, "GPU-bb,7,0")] == ["GPU-bbbb"]  # stops at 7
+    assert concurrency.visible(gpus, "") == []
 
 
 def test_numa_node_of_a_gpu_from_sysfs(tmp_path):
-    assert slots.sysfs_pci_address("00000000:9A:00.0") == "0000:9a:00.0"
+    assert concurrency.sysfs_pci_address("00000000:9A:00.0") == "0000:9a:00.0"
     device = tmp_path / "bus" / "pci" / "devices" / "0000:9a:00.0"
     device.mkdir(parents=True)
     (device / "numa_node").write_text("1\n")
@@ -86,20 +87,20 @@ def test_numa_node_of_a_gpu_from_sysfs(tmp_path):
         folder = tmp_path / "devices" / "system" / "node" / f"node{node}"
         folder.mkdir(parents=True)
         (folder / "cpulist").write_text(cpus + "\n")
-    assert slots.pci_numa_node("00000000:9A:00.0", str(tmp_path)) == 1
-    assert slots.pci_numa_node("00000000:18:00.0", str(tmp_path)) is None  # no such device
+    assert concurrency.pci_numa_node("00000000:9A:00.0", str(tmp_path)) == 1
+    assert concurrency.pci_numa_node("00000000:18:00.0", str(tmp_path)) is None  # no such device
     (device / "numa_node").write_text("-1\n")
-    assert slots.pci_numa_node("00000000:9A:00.0", str(tmp_path)) is None  # the kernel does not know
-    assert slots.numa_nodes(str(tmp_path)) == {0: (0, 1, 2, 3), 1: (4, 5, 6, 7)}
+    assert concurrency.pci_numa_node("00000000:9A:00.0", str(tmp_path)) is None  # the kernel does not know
+    assert concurrency.numa_nodes(str(tmp_path)) == {0: (0, 1, 2, 3), 1: (4, 5, 6, 7)}
 
 
 def test_plan_slots_with_two_fake_gpus(monkeypatch, tmp_path):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
-    table = slots.plan_slots({slots.FAKE_ENV: "2"}, sysfs=str(tmp_path))
+    table = concurrency.plan_slots({slots.FAKE_ENV: "2"}, sysfs=str(tmp_path))
     assert [(s.index, s.name, s.uuid, s.cpus) for s in table] == [
         (0, "Fake GPU", "GPU-fake-0", (0, 1)), (1, "Fake GPU", "GPU-fake-1", (2, 3))]
-    assert slots.table_from_json(slots.table_json(table)) == table
-    assert slots.plan_slots({slots.FAKE_ENV: "1"}, sysfs=str(tmp_path)) == []  # one GPU: no slots
+    assert slots.table_from_json(concurrency.table_json(table)) == table
+    assert concurrency.plan_slots({slots.FAKE_ENV: "1"}, sysfs=str(tmp_path)) == []  # one GPU: no slots
 
 
 def test_candidates():
@@ -146,7 +147,7 @@ def test_device_mode_resources():
 
 
 def device_env(table=TWO):
-    return {slots.CONCURRENCY_ENV: "device", slots.SLOTS_ENV: slots.table_json(table)}
+    return {slots.CONCURRENCY_ENV: "device", slots.SLOTS_ENV: concurrency.table_json(table)}
 
 
 def test_two_slots_are_held_at_once_and_exclude_the_machine(tmp_path, monkeypatch):
@@ -230,7 +231,7 @@ SPEC = {
 def test_a_fake_gpu_cell_records_its_slot(tmp_path, monkeypatch):
     import pyarrow.parquet as pq
 
-    from speedatlas.measure import runner
+    from speedatlas.measure.process import runner
 
     allowed = sorted(os.sched_getaffinity(0))
     table = [Slot(0, "Fake GPU", "GPU-fake-0", cpus=tuple(allowed)), Slot(1, "Fake GPU", "GPU-fake-1", cpus=tuple(allowed))]
@@ -247,7 +248,7 @@ def test_a_fake_gpu_cell_records_its_slot(tmp_path, monkeypatch):
 
 
 def test_machine_mode_records_the_mode_and_affinity(tmp_path, monkeypatch):
-    from speedatlas.measure import runner
+    from speedatlas.measure.process import runner
 
     monkeypatch.setenv(machine_lock.LOCK_ENV, str(tmp_path / "t.lock"))
     monkeypatch.delenv(slots.CONCURRENCY_ENV, raising=False)

@@ -6,8 +6,8 @@ import pytest
 import torch
 from macos_fixtures import message_blocks
 
-from speedatlas.measure import devices, statuses
-from speedatlas.measure.failures import error_text
+from speedatlas.measure.hardware import devices, error_status as statuses
+from speedatlas.measure.protocol.failed_rows import error_text
 
 BLOCKS = message_blocks()
 

@@ -13,7 +13,8 @@ import pytest
 from conftest import REPO
 
 from speedatlas.analyze import tables, version_axis
-from speedatlas.measure import devices, envinfo, supervisor
+from speedatlas.measure.hardware import devices, envinfo
+from speedatlas.measure import supervisor
 from speedatlas.plan import torch_envs
 from speedatlas.plan.matrix import Cell
 

@@ -87,7 +87,7 @@ export_job_environment(REPO)
 
 # A cell job that cannot write its file must say so on the terminal even when its log cannot be
 # written either (a full disk): shell jobs keep the terminal's stderr open as descriptor 3 for
-# speedatlas.measure.notice. The prefix is added when a job runs, not part of any rule's text: no rerun.
+# speedatlas.measure.process.notice. The prefix is added when a job runs, not part of any rule's text: no rerun.
 shell.prefix(
     ("set -euo pipefail; " if os.path.basename(shell.get_executable() or "") == "bash" else "")
     + "exec 3>&2; export SPEEDATLAS_NOTICE_FD=3; "

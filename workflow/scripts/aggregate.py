@@ -6,7 +6,7 @@ sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 - injected by snakemake
 
 from speedatlas.analyze.aggregate import write_tables  # noqa: E402
 from speedatlas.analyze.resultsets import MergeError  # noqa: E402
-from speedatlas.measure.notice import notify  # noqa: E402
+from speedatlas.measure.process.notice import notify  # noqa: E402
 from speedatlas.plan.quarantine import UnreadableCell  # noqa: E402
 
 try:

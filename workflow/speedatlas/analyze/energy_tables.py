@@ -2,7 +2,7 @@
 speed-up.
 
 Orchestration side (pandas, numpy). The runner reads the energy counter per *window* (consecutive
-timed blocks grouped until they last energy.min_window_s, see speedatlas.measure.energy), not per block,
+timed blocks grouped until they last energy.min_window_s, see speedatlas.measure.hardware.energy), not per block,
 because one block is often shorter than the counter's update period. So the samples here are the
 windows of a cell (each row of a window carries the same energy_j): the interval of items per
 joule is a percentile bootstrap of the median joules per item over the windows, and a cell with

@@ -1,3 +1,3 @@
-"""Measure one cell, inside any torch environment (torch >= 2.0).
-
-This side imports only the standard library, torch, torchvision, numpy and pyarrow (import-linter checks it)."""
+"""The measure side: runs inside every torch environment (standard library, torch, torchvision,
+numpy and pyarrow only). Entry points of the jobs at the top (supervisor: a cell; dtype_probe: a
+probe; cellio: the cell file), then one sub-package per job: process, hardware, models, protocol."""

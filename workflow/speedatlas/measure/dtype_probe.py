@@ -93,15 +93,16 @@ class _Probe:
     """Seeded model and batch; runs one mode in one dtype/method on one device."""
 
     def __init__(self, spec: dict[str, Any]) -> None:
-        from speedatlas.measure import models
+        from speedatlas.measure.models import zoo
 
         self.spec = spec
-        self.models = models
-        self.images, self.labels = models.synthetic_batch(spec["batch"], spec["input_size"], spec["num_classes"], spec["seed"])
-        self.initial = models.build_model(spec["model"], spec["num_classes"], spec["seed"]).state_dict()
+        self.images, self.labels = zoo.synthetic_batch(spec["batch"], spec["input_size"], spec["num_classes"], spec["seed"])
+        self.initial = zoo.build_model(spec["model"], spec["num_classes"], spec["seed"]).state_dict()
 
     def _model(self):
-        model = self.models.build_model(self.spec["model"], self.spec["num_classes"], self.spec["seed"])
+        from speedatlas.measure.models import zoo
+
+        model = zoo.build_model(self.spec["model"], self.spec["num_classes"], self.spec["seed"])
         model.load_state_dict(copy.deepcopy(self.initial))
         return model
 
@@ -110,31 +111,32 @@ class _Probe:
         after the N steps] on the training batch (train)."""
         import torch
 
-        from speedatlas.measure import devices
+        from speedatlas.measure.hardware import devices
+        from speedatlas.measure.models import zoo
+        from speedatlas.measure.protocol import steps
 
-        models = self.models
         model = self._model().to(device)
         images, labels = self.images.to(device), self.labels.to(device)
         step_dtype = dtype
         if method == "cast":
-            model = model.to(models.DTYPES[dtype])
-            images = images.to(models.DTYPES[dtype])
+            model = model.to(steps.DTYPES[dtype])
+            images = images.to(steps.DTYPES[dtype])
             step_dtype = "float32"  # already in the dtype: no autocast on top
-        autocast = models.autocast_context(device, step_dtype)
+        autocast = steps.autocast_context(device, step_dtype)
         if mode == "infer":
             model.eval()
             with torch.inference_mode(), autocast():
-                logits = models.logits_of(model(images))
+                logits = zoo.logits_of(model(images))
             devices.synchronize(device)
             return logits, logits.dtype
-        step = models.make_step(model, images, labels, "train", device, step_dtype)
+        step = steps.make_step(model, images, labels, "train", device, step_dtype)
         losses = []
         for index in range(self.spec["train_steps"]):
             losses.append(float(step().float().item()))
             if not math.isfinite(losses[-1]):
                 raise FloatingPointError(f"the loss of training step {index + 1} is {losses[-1]}")
         with torch.no_grad(), autocast():
-            logits = models.logits_of(model(images))
+            logits = zoo.logits_of(model(images))
             loss = torch.nn.functional.cross_entropy(logits.float(), labels)
         devices.synchronize(device)
         return torch.tensor([losses[0], float(loss.float().item())]), logits.dtype
@@ -157,9 +159,9 @@ def probe(spec: dict[str, Any], on_dtype_done: Any = None) -> list[dict[str, Any
     """
     import torch
 
-    from speedatlas.measure import devices, envinfo
-    from speedatlas.measure.failures import error_text
-    from speedatlas.measure.timing import utcnow
+    from speedatlas.measure.hardware import devices, envinfo
+    from speedatlas.measure.protocol.failed_rows import error_text
+    from speedatlas.measure.protocol.timing import utcnow
 
     torch.set_num_threads(spec["cpu_threads"] or devices.default_threads())
     env = envinfo.collect(torch)
@@ -191,7 +193,7 @@ def _probe_one(row: dict[str, Any], probe_: _Probe, reference: dict[str, Any], s
     import torch
     import torchvision
 
-    from speedatlas.measure import devices
+    from speedatlas.measure.hardware import devices
 
     device, dtype, mode, method = row["device"], row["dtype"], row["mode"], row["method"]
     row["torchvision_version"] = torchvision.__version__
@@ -256,8 +258,8 @@ def _read_progress(path: str) -> list[list[dict[str, Any]]]:
 def run_job(spec: dict[str, Any], out: str | None = None, progress: str | None = None) -> list[dict[str, Any]]:
     """Probe under the machine's timing lock (a probe must not disturb a timed cell); write the
     Parquet file (`out`) and/or one progress line per dtype (`progress`)."""
-    from speedatlas.measure.failures import error_text
-    from speedatlas.measure import machine_lock
+    from speedatlas.measure.protocol.failed_rows import error_text
+    from speedatlas.measure.process import machine_lock
 
     done = (lambda rows: _append_progress(progress, rows)) if progress else None
     try:
@@ -283,7 +285,7 @@ def supervise(python: str, spec_json: str, out: str) -> None:
     spec = json.loads(spec_json)
     env = spec.get("torch_env") or {}
     if env.get("marker"):
-        from speedatlas.measure.envinfo import unusable_reason
+        from speedatlas.measure.hardware.envinfo import unusable_reason
 
         reason = unusable_reason(env["marker"])
         if reason is not None:  # a torch version whose environment could not be built

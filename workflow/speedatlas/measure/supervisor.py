@@ -24,10 +24,10 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from speedatlas.measure import envinfo  # noqa: E402
-from speedatlas.measure.notice import notice_fd, notify  # noqa: E402
-from speedatlas.measure.runner import EXIT_WRITE_FAILED, LAUNCHED_KEY, CellWriteError, key_columns  # noqa: E402
-from speedatlas.measure.slots import PREFER_KEY  # noqa: E402
+from speedatlas.measure.hardware import envinfo  # noqa: E402
+from speedatlas.measure.process.notice import notice_fd, notify  # noqa: E402
+from speedatlas.measure.process.runner import CellWriteError, EXIT_WRITE_FAILED, LAUNCHED_KEY, key_columns  # noqa: E402
+from speedatlas.measure.process.gpu_slot import PREFER_KEY  # noqa: E402
 
 # pyarrow (cellio) is imported only where a file is written here (a crash, an unusable
 # environment, the merge of several processes): 0.2 s of every cell's start otherwise.
@@ -52,14 +52,14 @@ def launch(python: str, spec_json: str, out: str) -> int:
     """
     server = os.environ.get("SPEEDATLAS_FORKSERVER")
     if server and python == "python" and os.path.exists(server):
-        from speedatlas.measure.forkserver import request_cell
+        from speedatlas.measure.process.forkserver import request_cell
 
         try:
             return request_cell(server, json.loads(spec_json), out)
         except (OSError, ValueError) as error:
             print(f"speedatlas: fork server unreachable ({error}); starting a fresh process", file=sys.stderr)
     fd = notice_fd()
-    child = subprocess.Popen([python, "-m", "speedatlas.measure.runner", "--spec", spec_json, "--out", out],
+    child = subprocess.Popen([python, "-m", "speedatlas.measure.process.runner", "--spec", spec_json, "--out", out],
                              pass_fds=(fd,) if fd is not None else ())
     try:
         return child.wait()

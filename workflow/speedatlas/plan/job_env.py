@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from speedatlas.measure.envinfo import pipeline_commit
+from speedatlas.measure.hardware.envinfo import pipeline_commit
 
 
 def export_job_environment(repo: Path) -> None:

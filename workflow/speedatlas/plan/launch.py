@@ -2,7 +2,7 @@
 
 `launcher: forkserver` (or `auto` on Linux) makes the cells of torch version "current" fork from
 one process that imported torch once, instead of starting a fresh interpreter each; see
-speedatlas/measure/forkserver.py. Per-cell processes, files and rerun semantics are unchanged.
+speedatlas/measure/process/forkserver.py. Per-cell processes, files and rerun semantics are unchanged.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def start(launcher: str, timeout_s: float = 180) -> str | None:
         return None
     path = os.path.join(tempfile.gettempdir(), f"speedatlas-fs-{os.getpid()}.sock")
     _server = subprocess.Popen(
-        [sys.executable, "-m", "speedatlas.measure.forkserver", "--socket", path, "--parent", str(os.getpid())],
+        [sys.executable, "-m", "speedatlas.measure.process.forkserver", "--socket", path, "--parent", str(os.getpid())],
         start_new_session=True,
     )
     deadline = time.monotonic() + timeout_s
@@ -67,7 +67,7 @@ def stop() -> None:
 def check_machine_lock() -> None:
     """Refuse to start timing jobs when the machine lock's path is unsafe (a link, a hard link,
     not a regular file): said once, before any job, instead of once per cell."""
-    from speedatlas.measure import machine_lock
+    from speedatlas.measure.process import machine_lock
 
     try:
         machine_lock.open_lock(machine_lock.lock_path()).close()

@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-# The built-in transformers (implemented in speedatlas.measure.transformers): default input and the
+# The built-in transformers (implemented in speedatlas.measure.models.transformers): default input and the
 # factory arguments a config may override (test_custom_models checks both against the code).
 BUILTINS: dict[str, dict[str, Any]] = {
     "bert_base": {

@@ -48,7 +48,7 @@ _PYTHON_LINE = re.compile(r"^#\s*python:\s*(\S+)\s*$", re.MULTILINE)
 PROBE = """\
 import json, platform, sys
 import numpy, pyarrow, pyarrow.parquet, torch, torchvision
-from speedatlas.measure.envinfo import collect_torch_build
+from speedatlas.measure.hardware.envinfo import collect_torch_build
 print(json.dumps({
     "torch_version": torch.__version__,
     "torchvision_version": torchvision.__version__,

@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from speedatlas.measure import statuses
+from speedatlas.measure.hardware import error_status as statuses
 
 
 def device_type(device: str) -> str:
@@ -229,7 +229,7 @@ class MpsDevice(Device):
                 return int(count())
             except (RuntimeError, ValueError):
                 pass
-        from speedatlas.measure import darwin
+        from speedatlas.measure.hardware import darwin
 
         return darwin.gpu_core_count()
 
@@ -322,7 +322,7 @@ def device_name(device: str, cpu_model: str) -> str | None:
 
 
 def apple_gpu_cores() -> int | None:
-    from speedatlas.measure import darwin
+    from speedatlas.measure.hardware import darwin
 
     return darwin.gpu_core_count()
 
@@ -339,7 +339,7 @@ def default_threads() -> int:
     handicap the CPU in a CPU-vs-GPU comparison, so the runner always sets the count itself.
     """
     if sys.platform == "darwin":
-        from speedatlas.measure import darwin
+        from speedatlas.measure.hardware import darwin
 
         performance = darwin.cpu_cores().get("cpu_performance_cores")
         if performance:

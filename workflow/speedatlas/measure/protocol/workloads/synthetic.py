@@ -9,9 +9,12 @@ import statistics
 import time
 from typing import Any
 
-from speedatlas.measure import compute_dtype, devices, energy, hostshare, models, timing
-from speedatlas.measure.failures import failed_rows
-from speedatlas.measure.workloads import CellStart
+from speedatlas.measure.protocol import compute_dtype, hostshare, timing
+from speedatlas.measure.hardware import devices, energy
+from speedatlas.measure.models import zoo
+from speedatlas.measure.protocol import steps
+from speedatlas.measure.protocol.failed_rows import failed_rows
+from speedatlas.measure.protocol.workloads import CellStart
 
 
 def measure(spec: dict[str, Any], base: dict[str, Any], start: CellStart) -> list[dict[str, Any]]:
@@ -28,23 +31,23 @@ def measure(spec: dict[str, Any], base: dict[str, Any], start: CellStart) -> lis
         loss_fn = None
         probe = dev.memory_probe()
         if spec.get("model_source"):  # a factory or a built-in transformer
-            from speedatlas.measure import custom_models
+            from speedatlas.measure.models import custom as custom_models
 
             flops, model, images, labels, loss_fn = custom_models.prepare(spec, device)
         else:
-            flops = models.count_flops(
+            flops = zoo.count_flops(
                 spec["model"], spec["num_classes"], spec["batch"], spec["input_size"], spec["mode"]
             )
-            model = models.build_model(spec["model"], spec["num_classes"], spec["seed"]).to(device)
-            images, labels = models.synthetic_batch(
+            model = zoo.build_model(spec["model"], spec["num_classes"], spec["seed"]).to(device)
+            images, labels = zoo.synthetic_batch(
                 spec["batch"], spec["input_size"], spec["num_classes"], spec["seed"]
             )
             images, labels = images.to(device), labels.to(device)
         eager = model
-        model, images = models.apply_variant(model, images, spec["variant"], device)
-        step = models.make_step(model, images, labels, spec["mode"], device, spec["dtype"], loss_fn)
+        model, images = steps.apply_variant(model, images, spec["variant"], device)
+        step = steps.make_step(model, images, labels, spec["mode"], device, spec["dtype"], loss_fn)
         after_first = compute_dtype.first_step_check(
-            eager, images, spec, models.autocast_context(device, spec["dtype"]), warned, checked
+            eager, images, spec, steps.autocast_context(device, spec["dtype"]), warned, checked
         )
         setup_s = time.perf_counter() - start.process_t0 - start.lock_wait_s
         # idle power before the warm-up, not between warm-up and timing: a pause there would

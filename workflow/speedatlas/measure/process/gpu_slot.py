@@ -5,14 +5,15 @@ alone. With `device`, on a machine with two or more GPUs, a cell of `cuda:K` hol
 of `cuda` any free slot whose GPU is the same model as `cuda:0`, and everything else (cpu cells,
 dtype probes, torch environment builds) still holds the whole machine. The locks are one file:
 
-- the machine lock (machine_lock.lock_path(), opened as machine_lock says: never through a link): a whole-machine job takes it exclusively (LOCK_EX, as
+- the machine lock (machine_lock.py): a whole-machine job takes it exclusively (LOCK_EX, as
   today), a slot job takes it shared (LOCK_SH), so slot jobs run side by side and never beside a
   whole-machine job, also across separate snakemake runs and across the two modes;
 - one lock per slot (`<machine lock>.cuda<K>`), taken exclusively by the slot's job (after the
   machine lock, so the order is always machine, then slot: no deadlock).
 
 The slot table (which GPUs, which host cores each slot may use) is worked out once by the
-snakemake process (`plan_slots`) and handed to the jobs in SPEEDATLAS_SLOTS; a job only applies it.
+snakemake process (speedatlas.plan.concurrency.plan_slots) and handed to the jobs in
+SPEEDATLAS_SLOTS; a job only applies it (this module).
 Each slot's job is pinned (os.sched_setaffinity) to its own share of the host's cores, on the
 GPU's NUMA node where the machine has several, so host-bound cells do not compete for cores.
 
@@ -25,13 +26,12 @@ import contextlib
 import fcntl
 import json
 import os
-import subprocess
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
-from speedatlas.measure import machine_lock as lock_file
+from speedatlas.measure.process import machine_lock as lock_file
 
 CONCURRENCY_ENV = "SPEEDATLAS_CONCURRENCY"  # "device" when the study asks for it
 SLOTS_ENV = "SPEEDATLAS_SLOTS"  # JSON list of Slot (plan_slots), set by the snakemake process
@@ -64,7 +64,7 @@ class Slot:
 
 
 # ---------------------------------------------------------------------------------------------
-# CPU lists and the split of host cores between slots (pure)
+# CPU lists in the kernel's format, and the slot table as the jobs receive it
 
 
 def parse_cpulist(text: str) -> tuple[int, ...]:
@@ -89,175 +89,6 @@ def format_cpulist(cpus: Iterable[int]) -> str:
         parts.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
         i = j + 1
     return ",".join(parts)
-
-
-def core_groups(allowed: Iterable[int], siblings: Mapping[int, Iterable[int]] | None = None) -> list[tuple[int, ...]]:
-    """The allowed logical CPUs grouped by physical core (hyperthread siblings stay together),
-    ordered by their lowest CPU number."""
-    allowed = set(allowed)
-    groups = {tuple(sorted(set((siblings or {}).get(cpu, (cpu,))) & allowed | {cpu})) for cpu in allowed}
-    return sorted(groups)
-
-
-def _deal(groups: Sequence[tuple[int, ...]], parts: int) -> list[tuple[int, ...]]:
-    """Split `groups` into `parts` contiguous runs whose sizes differ by at most one. With fewer
-    groups than parts, parts share: part i gets group i mod len(groups)."""
-    if not groups:
-        return [() for _ in range(parts)]
-    if len(groups) < parts:
-        return [groups[i % len(groups)] for i in range(parts)]
-    size, extra = divmod(len(groups), parts)
-    out, start = [], 0
-    for i in range(parts):
-        end = start + size + (1 if i < extra else 0)
-        out.append(tuple(cpu for group in groups[start:end] for cpu in group))
-        start = end
-    return out
-
-
-def split_cpus(
-    allowed: Iterable[int],
-    slot_nodes: Sequence[int | None],
-    node_cpus: Mapping[int, Iterable[int]] | None = None,
-    siblings: Mapping[int, Iterable[int]] | None = None,
-) -> list[tuple[int, ...]]:
-    """Each slot's share of the `allowed` host CPUs, one tuple per slot, in slot order.
-
-    NUMA-aware when the machine has several nodes and every slot's node is known: a node's
-    cores are dealt among the slots of that node only (cores of GPU-less nodes stay free for
-    the OS and snakemake). Otherwise all cores are dealt among all slots. Whole physical cores
-    are dealt (hyperthread siblings never land in two slots), in contiguous runs, so shares
-    are disjoint whenever there are at least as many cores as slots.
-    """
-    allowed = set(allowed)
-    groups = core_groups(allowed, siblings)
-    nodes = {node: set(cpus) & allowed for node, cpus in (node_cpus or {}).items()}
-    numa = len(nodes) > 1 and all(node in nodes and nodes[node] for node in slot_nodes)
-    if not numa:
-        return [tuple(sorted(share)) for share in _deal(groups, len(slot_nodes))]
-    shares: list[tuple[int, ...]] = [() for _ in slot_nodes]
-    for node in sorted({n for n in slot_nodes if n is not None}):
-        members = [i for i, n in enumerate(slot_nodes) if n == node]
-        local = [group for group in groups if set(group) <= nodes[node]]
-        for i, share in zip(members, _deal(local, len(members))):
-            shares[i] = tuple(sorted(share))
-    return shares
-
-
-# ---------------------------------------------------------------------------------------------
-# What the machine has (read by the snakemake process once)
-
-
-def parse_nvidia_smi(text: str) -> list[Slot]:
-    """Lines of `nvidia-smi --query-gpu=index,name,uuid,pci.bus_id --format=csv,noheader`."""
-    slots = []
-    for line in text.splitlines():
-        fields = [f.strip() for f in line.split(",")]
-        if len(fields) >= 4 and fields[0].isdigit():
-            slots.append(Slot(int(fields[0]), fields[1], fields[2], fields[3]))
-    return slots
-
-
-def visible(slots: Sequence[Slot], cuda_visible_devices: str | None) -> list[Slot]:
-    """The GPUs a CUDA program sees, renumbered as it numbers them (CUDA_VISIBLE_DEVICES: indices
-    or UUID prefixes; the list stops at the first entry that names no GPU, as CUDA's does)."""
-    if cuda_visible_devices is None:
-        return [replace(slot, index=i) for i, slot in enumerate(sorted(slots, key=lambda s: s.index))]
-    chosen: list[Slot] = []
-    for entry in cuda_visible_devices.split(","):
-        entry = entry.strip()
-        match = [s for s in slots if (entry.isdigit() and s.index == int(entry))
-                 or (entry and not entry.isdigit() and (s.uuid or "").startswith(entry))]
-        if not match or match[0] in chosen:
-            break
-        chosen.append(match[0])
-    return [replace(slot, index=i) for i, slot in enumerate(chosen)]
-
-
-def sysfs_pci_address(bus_id: str) -> str:
-    """nvidia-smi's '00000000:18:00.0' -> sysfs's '0000:18:00.0'."""
-    domain, _, rest = bus_id.strip().partition(":")
-    return f"{int(domain, 16):04x}:{rest.lower()}"
-
-
-def _read(path: str) -> str | None:
-    try:
-        with open(path) as handle:
-            return handle.read().strip()
-    except OSError:
-        return None
-
-
-def pci_numa_node(bus_id: str | None, sysfs: str = "/sys") -> int | None:
-    """The NUMA node of a PCI device (None where unknown: no sysfs, or the kernel says -1)."""
-    if not bus_id:
-        return None
-    text = _read(os.path.join(sysfs, "bus", "pci", "devices", sysfs_pci_address(bus_id), "numa_node"))
-    try:
-        node = int(text) if text is not None else -1
-    except ValueError:
-        return None
-    return node if node >= 0 else None
-
-
-def numa_nodes(sysfs: str = "/sys") -> dict[int, tuple[int, ...]]:
-    """NUMA node -> its CPUs, from /sys/devices/system/node/node*/cpulist ({} where absent)."""
-    root = os.path.join(sysfs, "devices", "system", "node")
-    try:
-        names = os.listdir(root)
-    except OSError:
-        return {}
-    nodes = {}
-    for name in names:
-        if name.startswith("node") and name[4:].isdigit():
-            text = _read(os.path.join(root, name, "cpulist"))
-            if text:
-                nodes[int(name[4:])] = parse_cpulist(text)
-    return nodes
-
-
-def thread_siblings(cpus: Iterable[int], sysfs: str = "/sys") -> dict[int, tuple[int, ...]]:
-    """CPU -> the logical CPUs of its physical core (itself alone where sysfs does not say)."""
-    out = {}
-    for cpu in cpus:
-        text = _read(os.path.join(sysfs, "devices", "system", "cpu", f"cpu{cpu}", "topology", "thread_siblings_list"))
-        out[cpu] = parse_cpulist(text) if text else (cpu,)
-    return out
-
-
-def detect_gpus(environ: Mapping[str, str] = os.environ) -> list[Slot]:
-    """The NVIDIA GPUs this process's CUDA programs would see ([] where there are none)."""
-    fake = environ.get(FAKE_ENV)
-    if fake:
-        return [Slot(i, FAKE_NAME, f"GPU-fake-{i}") for i in range(int(fake))]
-    try:
-        result = subprocess.run(
-            ["nvidia-smi", "--query-gpu=index,name,uuid,pci.bus_id", "--format=csv,noheader"],
-            capture_output=True, text=True, timeout=30,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return []
-    if result.returncode != 0:
-        return []
-    return visible(parse_nvidia_smi(result.stdout), environ.get("CUDA_VISIBLE_DEVICES"))
-
-
-def plan_slots(environ: Mapping[str, str] = os.environ, sysfs: str = "/sys") -> list[Slot]:
-    """The slot table of this machine: its GPUs, each with its NUMA node and share of cores.
-
-    Fewer than two GPUs: no slots ([]), and every job takes the whole machine as today.
-    """
-    gpus = detect_gpus(environ)
-    if len(gpus) < 2:
-        return []
-    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
-    gpus = [replace(g, numa_node=pci_numa_node(g.pci_bus_id, sysfs)) for g in gpus]
-    shares = split_cpus(allowed, [g.numa_node for g in gpus], numa_nodes(sysfs), thread_siblings(allowed, sysfs))
-    return [replace(g, cpus=share) for g, share in zip(gpus, shares)]
-
-
-def table_json(slots: Sequence[Slot]) -> str:
-    return json.dumps([{**asdict(s), "cpus": format_cpulist(s.cpus)} for s in slots], sort_keys=True)
 
 
 def table_from_json(text: str | None) -> list[Slot]:

@@ -1,6 +1,6 @@
 """Amortise the per-cell start-up cost: import torch once, fork one child per cell.
 
-A fresh `python -m speedatlas.measure.runner` spends 3-10 s importing torch and torchvision (torchvision
+A fresh `python -m speedatlas.measure.process.runner` spends 3-10 s importing torch and torchvision (torchvision
 imports torch._dynamo) before it measures anything; on a study of hundreds of small cells that
 is most of the wall time. The fork server imports them once, initialises no device, and forks a
 child for each cell. The child starts from the imported state, initialises its device itself and
@@ -8,7 +8,7 @@ exits after writing its file, so every cell still runs in its own process (a cra
 context never leaks into the next cell), writes its own Parquet, and reruns per cell exactly as
 before. Runner side: standard library + what the runner imports.
 
-    python -m speedatlas.measure.forkserver --socket PATH --parent PID
+    python -m speedatlas.measure.process.forkserver --socket PATH --parent PID
 
 Protocol: one JSON message per connection, {"spec": ..., "out": ...}, sent with the client's
 stderr file descriptor (SCM_RIGHTS) so the child writes into the job's log; the answer is one JSON line
@@ -32,15 +32,11 @@ def serve(path: str, parent: int) -> None:
     import torch  # noqa: F401 - the point of the server: pay these imports once
     import torchvision  # noqa: F401
 
-    from speedatlas.measure import (
-        cellio,  # noqa: F401
-        devices,  # noqa: F401
-        envinfo,  # noqa: F401
-        hostshare,  # noqa: F401
-        models,  # noqa: F401
-        runner,  # noqa: F401
-        timing,  # noqa: F401
-    )
+    from speedatlas.measure import cellio  # noqa: F401
+    from speedatlas.measure.hardware import devices, envinfo  # noqa: F401
+    from speedatlas.measure.models import zoo  # noqa: F401
+    from speedatlas.measure.process import runner  # noqa: F401
+    from speedatlas.measure.protocol import hostshare, steps, timing  # noqa: F401
 
     if os.path.exists(path):
         os.unlink(path)
@@ -88,7 +84,7 @@ def _read_line(connection: socket.socket) -> str:
 
 
 def _receive(connection: socket.socket) -> tuple[dict, int | None, int | None]:
-    """A request and its descriptors: the job's log, then the terminal (speedatlas.measure.notice)."""
+    """A request and its descriptors: the job's log, then the terminal (speedatlas.measure.process.notice)."""
     message, fds, _, _ = socket.recv_fds(connection, 1 << 20, 2)
     return json.loads(message.decode()), (fds[0] if fds else None), (fds[1] if len(fds) > 1 else None)
 
@@ -182,7 +178,7 @@ def _exit_code(status: int) -> int:
 
 def _fork_child(request: dict, log_fd: int | None, notice_fd: int | None) -> int:
     """Fork a child that runs the cell (output to the job's log); return its pid."""
-    from speedatlas.measure import runner
+    from speedatlas.measure.process import runner
 
     pid = os.fork()
     if pid == 0:  # child
@@ -192,7 +188,7 @@ def _fork_child(request: dict, log_fd: int | None, notice_fd: int | None) -> int
                 os.dup2(log_fd, 1)
                 os.dup2(log_fd, 2)
             if notice_fd is not None:  # the terminal: where "could not write the cell" must be seen
-                from speedatlas.measure.notice import NOTICE_ENV
+                from speedatlas.measure.process.notice import NOTICE_ENV
 
                 os.environ[NOTICE_ENV] = str(notice_fd)
             runner.mark_process_start(time.perf_counter(), launcher="forkserver")
@@ -245,9 +241,9 @@ def request_cell(path: str, spec: dict, out: str) -> int:
     """Client side (used by the supervisor): run one cell through the server.
 
     Our stderr (the job's log) travels with the request, so the cell's output lands in its log,
-    and so does the terminal's descriptor (speedatlas.measure.notice) where there is one.
+    and so does the terminal's descriptor (speedatlas.measure.process.notice) where there is one.
     """
-    from speedatlas.measure.notice import notice_fd
+    from speedatlas.measure.process.notice import notice_fd
 
     terminal = notice_fd()
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:

@@ -53,7 +53,7 @@ def run(
 ) -> Timing:
     """Time `repeats` blocks of `steps_per_repeat` steps; store seconds per step per block.
 
-    `meter` (speedatlas.measure.energy.Meter) reads the energy counter around the timed blocks, outside
+    `meter` (speedatlas.measure.hardware.energy.Meter) reads the energy counter around the timed blocks, outside
     each block's timed interval; if the region is too short for the counter it adds untimed
     blocks after the timed ones (energy only, never timing samples).
 

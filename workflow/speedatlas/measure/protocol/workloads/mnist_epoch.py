@@ -29,9 +29,12 @@ import torch
 import torchvision
 from torchvision import transforms
 
-from speedatlas.measure import compute_dtype, devices, models, timing
-from speedatlas.measure.failures import failed_rows
-from speedatlas.measure.workloads import CellStart
+from speedatlas.measure.protocol import compute_dtype, timing
+from speedatlas.measure.hardware import devices
+from speedatlas.measure.models import zoo
+from speedatlas.measure.protocol import steps
+from speedatlas.measure.protocol.failed_rows import failed_rows
+from speedatlas.measure.protocol.workloads import CellStart
 
 MNIST_TRAIN_IMAGES = 60000
 MNIST_CLASSES = 10
@@ -248,10 +251,10 @@ def measure(spec: dict[str, Any], base: dict[str, Any], start: CellStart) -> lis
         base["torchvision_version"] = torchvision.__version__
         dataset, base["dataset"] = build_dataset(data, spec["input_size"], spec["seed"])
         loader = make_loader(dataset, spec["batch"], data["num_workers"], spec["seed"], persistent)
-        flops = models.count_flops(spec["model"], spec["num_classes"], spec["batch"], spec["input_size"], spec["mode"])
+        flops = zoo.count_flops(spec["model"], spec["num_classes"], spec["batch"], spec["input_size"], spec["mode"])
         probe = dev.memory_probe()
-        eager = models.build_model(spec["model"], spec["num_classes"], spec["seed"]).to(device)
-        model, _ = models.apply_variant(eager, torch.empty(1, 3, 1, 1), spec["variant"], device)
+        eager = zoo.build_model(spec["model"], spec["num_classes"], spec["seed"]).to(device)
+        model, _ = steps.apply_variant(eager, torch.empty(1, 3, 1, 1), spec["variant"], device)
         channels_last = spec["variant"] == "channels_last"
 
         def to_device(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -262,7 +265,7 @@ def measure(spec: dict[str, Any], base: dict[str, Any], start: CellStart) -> lis
 
         # the seed fed only the first logit to its loss against float labels (a bug); this is the
         # proper cross-entropy over the class logits and integer labels
-        step = models.make_batch_step(model, spec["mode"], device, spec["dtype"])
+        step = steps.make_batch_step(model, spec["mode"], device, spec["dtype"])
         sync = dev.synchronize
         setup_s = time.perf_counter() - start.process_t0
         # compute_dtype.py's check over the untimed warm-up epoch (not under compile, whose

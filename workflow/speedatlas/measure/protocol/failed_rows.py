@@ -14,7 +14,7 @@ def error_text(exc: BaseException) -> str:
     """Type, message and the innermost frame of the root cause: enough to act on, short enough
     for a table. A chained exception keeps its innermost cause (torch.compile's
     "backend='inductor' raised:" says nothing by itself) and names the outer type after it."""
-    from speedatlas.measure.statuses import innermost
+    from speedatlas.measure.hardware.error_status import innermost
 
     outer, exc = exc, innermost(exc)
     frames = traceback.extract_tb(exc.__traceback__)
@@ -28,7 +28,8 @@ def failed_rows(base: dict[str, Any], exc: BaseException, device: str) -> list[d
     """The one row of a cell whose measurement raised; frees the device's cached memory first.
 
     The status comes from the device's own classifier (statuses.py: the whole cause chain)."""
-    from speedatlas.measure import devices, timing
+    from speedatlas.measure.hardware import devices
+    from speedatlas.measure.protocol import timing
 
     dev = devices.get(device)
     status = "nonfinite" if isinstance(exc, timing.NonFiniteError) else dev.classify(exc)

@@ -1,6 +1,6 @@
 """Run one cell and write its Parquet file. Entry point of every benchmark job.
 
-    python -m speedatlas.measure.runner --spec '<cell json>' --out results/cells/.../cell.parquet
+    python -m speedatlas.measure.process.runner --spec '<cell json>' --out results/cells/.../cell.parquet
 
 Runs inside whichever torch environment the cell asks for, so it imports only the standard
 library, torch, torchvision, numpy and pyarrow. Whatever happens inside the cell (device absent,
@@ -21,8 +21,8 @@ import os  # noqa: E402
 import sys  # noqa: E402
 from typing import Any  # noqa: E402
 
-from speedatlas.measure import machine_lock, slots  # noqa: E402 - standard library only
-from speedatlas.measure.failures import error_text  # noqa: E402
+from speedatlas.measure.process import gpu_slot, machine_lock  # noqa: E402 - standard library only
+from speedatlas.measure.protocol.failed_rows import error_text  # noqa: E402
 
 # Set by the supervisor in the spec it hands on: its time.perf_counter() at start. perf_counter is
 # one system-wide monotonic clock on Linux (CLOCK_MONOTONIC) and macOS (mach_absolute_time),
@@ -63,7 +63,7 @@ def key_columns(spec: dict[str, Any], protocol: int) -> dict[str, Any]:
 
 def model_source_columns(spec: dict[str, Any]) -> dict[str, Any]:
     """What built the model (torchvision, a built-in transformer, a factory and its file's hash)
-    and the kind of input; the vocabulary of token inputs (speedatlas.measure.custom_models)."""
+    and the kind of input; the vocabulary of token inputs (speedatlas.measure.models.custom)."""
     source = spec.get("model_source") or {}
     given = source.get("input", {"kind": "image"})
     if not source:
@@ -76,7 +76,7 @@ def model_source_columns(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def measure(spec: dict[str, Any], base: dict[str, Any], lock_wait_s: float = 0.0,
-            held: slots.Held | None = None) -> list[dict[str, Any]]:
+            held: gpu_slot.Held | None = None) -> list[dict[str, Any]]:
     """Collect the environment, check the device, then let the cell's workload time it.
 
     A cell holding a timing slot (concurrency: device) computes on its slot's GPU; the key
@@ -84,18 +84,19 @@ def measure(spec: dict[str, Any], base: dict[str, Any], lock_wait_s: float = 0.0
     """
     import torch
 
-    from speedatlas.measure import darwin, devices, envinfo, workloads
+    from speedatlas.measure.hardware import darwin, devices, envinfo
+    from speedatlas.measure.protocol import workloads
 
-    held = held or slots.Held("machine", lock_wait_s)
-    compute = slots.compute_device(spec["device"], held)
+    held = held or gpu_slot.Held("machine", lock_wait_s)
+    compute = gpu_slot.compute_device(spec["device"], held)
     spec = {**spec, "device": compute}
     device = devices.get(compute)
-    if held.slot is not None and not slots.fake() and device.unavailable_reason() is None:
+    if held.slot is not None and not gpu_slot.fake() and device.unavailable_reason() is None:
         torch.cuda.set_device(held.slot.index)  # implicit allocations (no context on cuda:0) stay on the slot's GPU
     torch.set_num_threads(spec["cpu_threads"] or devices.default_threads())
     env = envinfo.collect(torch)
     base = {**base, **env, **darwin.collect(), "device_name": device.name(env["cpu_model"])}
-    base.update(slots.columns(torch, base["device"], compute, held))
+    base.update(gpu_slot.columns(torch, base["device"], compute, held))
 
     reason = device.unavailable_reason()
     if reason is not None:
@@ -109,11 +110,11 @@ def run_cell(spec: dict[str, Any], out: str, protocol: int) -> str:
     global _PROCESS_T0
     if spec.get(LAUNCHED_KEY) is not None:  # the supervisor's start: setup_s covers its cost too
         _PROCESS_T0 = min(_PROCESS_T0, float(spec[LAUNCHED_KEY]))
-    prefer = spec.get(slots.PREFER_KEY)
-    spec = {k: v for k, v in spec.items() if k not in (LAUNCHED_KEY, slots.PREFER_KEY)}
+    prefer = spec.get(gpu_slot.PREFER_KEY)
+    spec = {k: v for k, v in spec.items() if k not in (LAUNCHED_KEY, gpu_slot.PREFER_KEY)}
     base = key_columns(spec, protocol)
     try:
-        with slots.hold(spec["device"], machine_lock.lock_path(), prefer=prefer) as held:
+        with gpu_slot.hold(spec["device"], machine_lock.lock_path(), prefer=prefer) as held:
             rows = measure(spec, base, held.waited_s, held)
     except Exception as exc:  # noqa: BLE001 - e.g. torch fails to import in this environment
         rows = [{**base, "status": "error", "error": error_text(exc)}]
@@ -152,7 +153,7 @@ class CellWriteError(OSError):
 
 def report_write_error(error: CellWriteError) -> int:
     """Tell the terminal which cell could not be written and why; the exit status to use."""
-    from speedatlas.measure.notice import notify
+    from speedatlas.measure.process.notice import notify
 
     notify(str(error))
     return EXIT_WRITE_FAILED

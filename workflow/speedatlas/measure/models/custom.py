@@ -25,7 +25,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from speedatlas.measure.models import logits_of
+from speedatlas.measure.models.zoo import logits_of
 
 CLASSIFY, LANGUAGE_MODEL = "classify", "language_model"
 
@@ -41,7 +41,7 @@ def load_factory(source: dict[str, Any]) -> Callable[..., Any]:
     it may import modules beside it; a module is imported with the working directory on sys.path.
     """
     if "builtin" in source:
-        from speedatlas.measure import transformers
+        from speedatlas.measure.models import transformers
 
         return transformers.BUILTINS[source["builtin"]]
     target, _, function = source["factory"].rpartition(":")
@@ -133,7 +133,7 @@ def meta_pass(source: dict[str, Any], num_classes: int, batch: int, mode: str, s
     """One step on the meta device (no compute, no memory): (FLOPs or None, head, classes).
 
     FLOPs are 2 per multiply-add of one inference forward, or one training forward + backward
-    (the optimizer step is not counted), as speedatlas.measure.models.step_flops counts them.
+    (the optimizer step is not counted), as speedatlas.measure.models.zoo.step_flops counts them.
     `torch.utils.flop_counter` exists from torch 2.1; before that only the head is found.
     """
     counter: Any = contextlib.nullcontext()

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from types import ModuleType
 
 WORKLOADS = {
-    "synthetic": "speedatlas.measure.workloads.synthetic",
-    "mnist_epoch": "speedatlas.measure.workloads.mnist_epoch",
+    "synthetic": "speedatlas.measure.protocol.workloads.synthetic",
+    "mnist_epoch": "speedatlas.measure.protocol.workloads.mnist_epoch",
 }
 
 

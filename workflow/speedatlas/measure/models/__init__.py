@@ -1,0 +1,1 @@
+"""The models a cell builds: torchvision's (zoo), the built-in transformers, a user's factory."""

@@ -30,6 +30,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow"))
 
+from speedatlas import cellkey  # noqa: E402
 from speedatlas.analyze import tables  # noqa: E402
 
 
@@ -67,7 +68,7 @@ def intervals(raw: pd.DataFrame, confidence: float, resamples: int, seed: int) -
     rows = []
     for key in samples.keys:
         low, high = np.percentile(samples.boot[key], [tail, 100 - tail])
-        rows.append({**dict(zip(tables.CELL_KEYS, key)), "median": samples.medians[key], "low": low, "high": high})
+        rows.append({**dict(zip(cellkey.KEY_COLUMNS, key)), "median": samples.medians[key], "low": low, "high": high})
     return pd.DataFrame(rows)
 
 
@@ -76,7 +77,7 @@ def kinds(raw: pd.DataFrame, threshold: float) -> pd.DataFrame:
     cells = cells[cells["status"] == "ok"]
     kind = np.where(cells["device"] == "cpu", "cpu",
                     np.where(cells["host_bound"], "accelerator, host-bound", "accelerator, not host-bound"))
-    return cells[list(tables.CELL_KEYS)].assign(kind=kind, processes=cells["processes"].to_numpy(),
+    return cells[list(cellkey.KEY_COLUMNS)].assign(kind=kind, processes=cells["processes"].to_numpy(),
                                                 host_share=cells["host_share"].to_numpy())
 
 
@@ -91,9 +92,9 @@ def compare_rows(
     first: pd.DataFrame, second: pd.DataFrame, threshold: float, confidence: float = 0.95, resamples: int = 2000
 ) -> pd.DataFrame:
     """Each ok cell of the first run's rows, its interval, and whether the second run's median lies inside."""
-    a = intervals(first, confidence, resamples, seed=0).merge(kinds(first, threshold), on=list(tables.CELL_KEYS))
-    b = intervals(second, confidence, resamples, seed=1)[[*tables.CELL_KEYS, "median"]]
-    both = a.merge(b, on=list(tables.CELL_KEYS), suffixes=("", "_second"))
+    a = intervals(first, confidence, resamples, seed=0).merge(kinds(first, threshold), on=list(cellkey.KEY_COLUMNS))
+    b = intervals(second, confidence, resamples, seed=1)[[*cellkey.KEY_COLUMNS, "median"]]
+    both = a.merge(b, on=list(cellkey.KEY_COLUMNS), suffixes=("", "_second"))
     both["ratio"] = both["median_second"] / both["median"]
     both["inside"] = (both["median_second"] >= both["low"]) & (both["median_second"] <= both["high"])
     return both

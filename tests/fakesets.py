@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from speedatlas import cellkey
 from speedatlas.measure import cellio
 from speedatlas.plan import matrix
 
@@ -35,7 +36,7 @@ def write_cell(root: Path, rows) -> Path:
     key = dict(machine=first["machine"], workload=first["workload"], torch=first["torch_requested"],
                device=first["device"], model=first["model"], dtype=first["dtype"], mode=first["mode"],
                variant=first["variant"], batch=first["batch_size"])
-    path = Path(root) / matrix.CELL_PATTERN.removeprefix("results/cells/").format(**key)
+    path = Path(root) / cellkey.CELL_PATTERN.removeprefix("results/cells/").format(**key)
     cellio.write_atomic(cellio.rows_to_table(rows), path)
     return path
 

@@ -12,8 +12,9 @@ import torch
 from conftest import snakemake, write_config
 from macos_fixtures import message_blocks
 
+from speedatlas import cellkey
 from speedatlas.measure.protocol import compute_dtype, steps
-from speedatlas.measure.process.runner import key_columns, measure
+from speedatlas.measure.process.runner import measure
 
 BLOCKS = message_blocks()
 SPEC = {
@@ -67,7 +68,7 @@ def _silent_float32_autocast(device, dtype):
 
 def test_silent_autocast_fallback_becomes_unsupported(monkeypatch):
     monkeypatch.setattr(steps, "autocast_context", _silent_float32_autocast)
-    rows = measure({**SPEC, "dtype": "bfloat16"}, key_columns(SPEC, 1))
+    rows = measure({**SPEC, "dtype": "bfloat16"}, cellkey.row_columns(SPEC, 1))
     assert len(rows) == 1 and rows[0]["status"] == "unsupported"
     assert rows[0]["compute_dtype"] == "float32"
     assert "asked for bfloat16, the model computed in float32" in rows[0]["error"]
@@ -90,7 +91,7 @@ def test_cpu_fallback_warnings_become_op_names(monkeypatch):
         return step_with_fallback
 
     monkeypatch.setattr(steps, "make_step", warning_step)
-    rows = measure(SPEC, key_columns(SPEC, 1))
+    rows = measure(SPEC, cellkey.row_columns(SPEC, 1))
     assert [row["status"] for row in rows] == ["ok", "ok"]
     assert json.loads(rows[0]["cpu_fallback_ops"]) == ["aten::_upsample_bilinear2d_aa.out", "aten::sgn.out"]
 

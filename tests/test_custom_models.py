@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from conftest import REPO
+from speedatlas import cellkey
 from speedatlas.measure.models import custom as custom_models, transformers
 from speedatlas.measure.process import runner
 from speedatlas.plan import config, matrix, model_entries
@@ -200,7 +201,7 @@ def test_a_failing_factory_is_its_cells_error(workdir, monkeypatch, function, fr
     (workdir / "broken.py").write_text(BROKEN)
     monkeypatch.chdir(workdir)
     spec = cell_spec(workdir, {"name": "broken", "factory": f"broken.py:{function}", "input": {"size": 32}})
-    (row,) = runner.measure(spec, runner.key_columns(spec, 1))
+    (row,) = runner.measure(spec, cellkey.row_columns(spec, 1))
     assert row["status"] == "error"
     assert fragment in row["error"]
     assert row["model_source"].startswith(f"factory:broken.py:{function}@sha256:")
@@ -212,7 +213,7 @@ def test_token_classifier_with_hugging_face_style_output(workdir, monkeypatch):
     entry = {"name": "hf", "factory": "broken.py:hf_style", "args": {"vocab": 30},
              "input": {"kind": "tokens", "length": 12, "vocab": 30}}
     spec = cell_spec(workdir, entry)
-    rows = runner.measure(spec, runner.key_columns(spec, 1))
+    rows = runner.measure(spec, cellkey.row_columns(spec, 1))
     assert {r["status"] for r in rows} == {"ok"}
     first = rows[0]
     assert first["input_kind"] == "tokens" and first["vocab_size"] == 30

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import torch
 
+from speedatlas import cellkey
 from speedatlas.measure import cellio
-from speedatlas.measure.process.runner import key_columns, measure
+from speedatlas.measure.process.runner import measure
 from speedatlas.measure.protocol.workloads import mnist_epoch
 
 
@@ -130,7 +131,7 @@ def check_epoch_rows(rows, images=10, steps=3):
 
 
 def test_epochs_on_synthetic_mnist():
-    rows = measure(SPEC, key_columns(SPEC, 1))
+    rows = measure(SPEC, cellkey.row_columns(SPEC, 1))
     check_epoch_rows(rows)
     assert rows[0]["dataset"] == "synthetic-mnist" and rows[0]["num_workers"] == 0
     assert rows[0]["energy_source"] == "unavailable" and "synthetic workload only" in rows[0]["energy_note"]
@@ -139,27 +140,27 @@ def test_epochs_on_synthetic_mnist():
 def test_epochs_on_a_real_format_mnist_with_a_worker(tmp_path):
     write_tiny_mnist(tmp_path, count=12, layout="flat", gz=True)
     spec = {**SPEC, "data": {**SPEC["data"], "mnist_root": str(tmp_path), "num_workers": 1}}
-    rows = measure(spec, key_columns(spec, 1))
+    rows = measure(spec, cellkey.row_columns(spec, 1))
     check_epoch_rows(rows)
     assert rows[0]["dataset"] == "mnist" and rows[0]["num_workers"] == 1
 
 
 def test_epoch_inference_and_missing_data_are_results(tmp_path):
-    rows = measure({**SPEC, "mode": "infer"}, key_columns(SPEC, 1))
+    rows = measure({**SPEC, "mode": "infer"}, cellkey.row_columns(SPEC, 1))
     assert [r["status"] for r in rows] == ["ok", "ok"] and rows[0]["final_loss"] is None
     spec = {**SPEC, "data": {**SPEC["data"], "mnist_root": str(tmp_path / "absent")}}
-    rows = measure(spec, key_columns(spec, 1))
+    rows = measure(spec, cellkey.row_columns(spec, 1))
     assert len(rows) == 1 and rows[0]["status"] == "error" and "no MNIST training set" in rows[0]["error"]
     write_tiny_mnist(tmp_path, count=6)
     spec = {**SPEC, "data": {**SPEC["data"], "mnist_root": str(tmp_path)}}
-    rows = measure(spec, key_columns(spec, 1))
+    rows = measure(spec, cellkey.row_columns(spec, 1))
     assert rows[0]["status"] == "error" and "holds only 6 images" in rows[0]["error"]
 
 
 def test_epoch_records_start_method_first_batch_and_compute_dtype(tmp_path):
     """Issue 13 items 1 and 6: persistent workers (default), the start method, time to first batch."""
     spec = {**SPEC, "data": {**SPEC["data"], "num_workers": 1}}
-    rows = measure(spec, key_columns(spec, 1))
+    rows = measure(spec, cellkey.row_columns(spec, 1))
     check_epoch_rows(rows)
     import multiprocessing
 
@@ -172,8 +173,8 @@ def test_epoch_records_start_method_first_batch_and_compute_dtype(tmp_path):
 
 def test_epoch_seed_behaviour_is_one_switch_away():
     spec = {**SPEC, "data": {**SPEC["data"], "num_workers": 1, "persistent_workers": False}}
-    rows = measure(spec, key_columns(spec, 1))
+    rows = measure(spec, cellkey.row_columns(spec, 1))
     check_epoch_rows(rows)
     assert rows[0]["persistent_workers"] is False
-    no_workers = measure(SPEC, key_columns(SPEC, 1))
+    no_workers = measure(SPEC, cellkey.row_columns(SPEC, 1))
     assert no_workers[0]["start_method"] is None and no_workers[0]["persistent_workers"] is False

@@ -4,11 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from speedatlas import cellkey
 from speedatlas.analyze import aggregate, multiprocess, speedup_markdown, stats, tables
 from speedatlas.measure import cellio
 from speedatlas.present.report import assemble as report
 
-KEYS = list(tables.CELL_KEYS)
+KEYS = list(cellkey.KEY_COLUMNS)
 
 
 def rows(device="cuda", batch=4, centres=(1.0,), n=8, host_share=None, seed=0):
@@ -78,7 +79,7 @@ def test_host_bound_flag_threshold_and_marks_in_the_tables():
     bound = cells.set_index(["device", "batch_size"])["host_bound"]
     assert bound[("cuda", 4)] and not bound[("cuda", 64)] and not bound[("cpu", 4)]
     assert not tables.summarize_cells(raw, host_bound_share=0.99).host_bound.any()
-    speedups = multiprocess.mark_host_bound(tables.speedup_table(raw, "cpu", "current"), cells, tables.CELL_KEYS)
+    speedups = multiprocess.mark_host_bound(tables.speedup_table(raw, "cpu", "current"), cells, cellkey.KEY_COLUMNS)
     device = speedups[speedups.axis == "device"].set_index("batch_size")["host_bound"]
     assert device[4] and not device[64]
     # batch axis: batch 64 over batch 4 on cuda involves the host-bound batch-4 baseline

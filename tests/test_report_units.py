@@ -12,6 +12,7 @@ import fakesets
 import pandas as pd
 import pytest
 
+from speedatlas import cellkey
 from speedatlas.analyze import machine_axis, resultsets, tables
 from speedatlas.present import publish
 from speedatlas.present.plots import heatmap, noise, throughput
@@ -150,7 +151,7 @@ def test_plots_are_real_images(fake_study, tmp_path):
 
 
 def test_empty_tables_give_a_placeholder(tmp_path):
-    empty = pd.DataFrame(columns=[*tables.CELL_KEYS, "axis", "speedup"])
+    empty = pd.DataFrame(columns=[*cellkey.KEY_COLUMNS, "axis", "speedup"])
     heatmap.speedup_heatmap(empty, str(tmp_path / "heat.png"))
     assert png_size(tmp_path / "heat.png")[0] > 300
 

@@ -7,10 +7,11 @@ import math
 import pytest
 import torch
 
+from speedatlas import cellkey
 from speedatlas.measure import cellio
 from speedatlas.measure.hardware import devices
 from speedatlas.measure.protocol import timing
-from speedatlas.measure.process.runner import key_columns, measure
+from speedatlas.measure.process.runner import measure
 from speedatlas.measure.supervisor import exit_reason
 
 
@@ -74,7 +75,7 @@ SPEC = {
 
 @pytest.mark.parametrize(("dtype", "mode"), [("float32", "train"), ("bfloat16", "infer"), ("float32", "infer")])
 def test_measure_on_cpu(dtype, mode):
-    rows = measure({**SPEC, "dtype": dtype, "mode": mode}, key_columns(SPEC, 1))
+    rows = measure({**SPEC, "dtype": dtype, "mode": mode}, cellkey.row_columns(SPEC, 1))
     assert [r["status"] for r in rows] == ["ok"] * 3
     assert all(r["step_time_s"] > 0 and r["items_per_s"] > 0 for r in rows)
     assert rows[0]["threads"] == 1 and rows[0]["flops_per_step"] > 0
@@ -94,7 +95,7 @@ def test_flops_of_a_training_step_are_about_three_forwards():
 
 def test_write_atomic_leaves_no_partial_file(tmp_path, monkeypatch):
     target = tmp_path / "cell.parquet"
-    table = cellio.rows_to_table([{**key_columns(SPEC, 1), "status": "error", "error": "x"}])
+    table = cellio.rows_to_table([{**cellkey.row_columns(SPEC, 1), "status": "error", "error": "x"}])
 
     def broken_write(table, where, **options):
         open(where, "wb").write(b"PAR1 half")
@@ -115,7 +116,7 @@ def test_exit_reasons():
 @pytest.mark.parametrize("variant", ["channels_last", "compile"])
 def test_variants_on_cpu(variant):
     spec = {**SPEC, "model": "mobilenet_v3_small", "variant": variant, "warmup": 2}
-    rows = measure(spec, key_columns(spec, 1))
+    rows = measure(spec, cellkey.row_columns(spec, 1))
     assert rows[0]["status"] == "ok", rows[0].get("error")
     assert all(r["step_time_s"] > 0 for r in rows)
     if variant == "compile":

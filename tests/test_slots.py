@@ -12,6 +12,7 @@ import time
 import pytest
 from conftest import locked
 
+from speedatlas import cellkey
 from speedatlas.measure.process import gpu_slot as slots, machine_lock
 from speedatlas.measure.process.gpu_slot import Slot
 from speedatlas.plan.concurrency import split_cpus
@@ -253,6 +254,6 @@ def test_machine_mode_records_the_mode_and_affinity(tmp_path, monkeypatch):
     monkeypatch.setenv(machine_lock.LOCK_ENV, str(tmp_path / "t.lock"))
     monkeypatch.delenv(slots.CONCURRENCY_ENV, raising=False)
     monkeypatch.delenv(slots.FAKE_ENV, raising=False)
-    rows = runner.measure({**SPEC, "device": "cpu"}, runner.key_columns({**SPEC, "device": "cpu"}, 1))
+    rows = runner.measure({**SPEC, "device": "cpu"}, cellkey.row_columns({**SPEC, "device": "cpu"}, 1))
     assert rows[0]["status"] == "ok" and rows[0]["concurrency"] == "machine" and "gpu_index" not in rows[0]
     assert rows[0]["cpu_affinity"] == slots.affinity()

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import REPO
 
+from speedatlas import cellkey
 from speedatlas.analyze import tables, version_axis
 from speedatlas.measure.hardware import devices, envinfo
 from speedatlas.measure import supervisor
@@ -181,9 +182,9 @@ def test_versions_table_groups_by_the_actual_version():
 
 def test_speedups_name_the_actual_versions():
     cells = cells_frame().iloc[:2]
-    speedups = pd.DataFrame([{**{k: cells.iloc[1][k] for k in tables.CELL_KEYS}, "axis": "torch_requested",
+    speedups = pd.DataFrame([{**{k: cells.iloc[1][k] for k in cellkey.KEY_COLUMNS}, "axis": "torch_requested",
                               "baseline": "current", "candidate": "2.0"},
-                             {**{k: cells.iloc[1][k] for k in tables.CELL_KEYS}, "axis": "batch_size",
+                             {**{k: cells.iloc[1][k] for k in cellkey.KEY_COLUMNS}, "axis": "batch_size",
                               "baseline": "1", "candidate": "2"}])
     out = version_axis.add_actual_versions(speedups, cells)
     assert out["candidate_torch_version"].tolist() == ["2.0.1+cu117", "2.0.1+cu117"]

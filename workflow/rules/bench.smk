@@ -7,9 +7,9 @@ rule bench:
     input:
         unpack(get_cell_env),
     output:
-        cell=matrix.CELL_PATTERN,
+        cell=cellkey.CELL_PATTERN,
     log:
-        matrix.CELL_PATTERN.replace("results/cells/", "results/logs/cells/").replace(".parquet", ".log"),
+        cellkey.CELL_PATTERN.replace("results/cells/", "results/logs/cells/").replace(".parquet", ".log"),
     conda:
         "../../envs/speedatlas.yaml"
     threads: get_cell_threads

@@ -13,6 +13,7 @@ from snakemake.exceptions import WorkflowError
 REPO = Path(workflow.basedir)
 sys.path.insert(0, str(REPO / "workflow"))
 
+from speedatlas import cellkey  # noqa: E402
 from speedatlas.plan import config as study_config  # noqa: E402
 from speedatlas.analyze import dtype_support_table  # noqa: E402
 from speedatlas.plan import launch, matrix, torch_envs  # noqa: E402

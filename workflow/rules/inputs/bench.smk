@@ -2,7 +2,7 @@
 
 
 def cell_of(wildcards):
-    return CELLS_BY_PATH[matrix.CELL_PATTERN.format(**wildcards)]
+    return CELLS_BY_PATH[cellkey.CELL_PATTERN.format(**wildcards)]
 
 
 def get_cell_spec(wildcards):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from speedatlas import cellkey
 from speedatlas.analyze import (
     energy_tables,
     machine_axis,
@@ -92,7 +93,7 @@ def write_tables(
     if not across.empty:
         speedups = pd.concat([across, speedups], ignore_index=True) if not speedups.empty else across
     speedups = version_axis.add_actual_versions(speedups, cells)
-    speedups = multiprocess.mark_host_bound(speedups, cells, tables.CELL_KEYS)
+    speedups = multiprocess.mark_host_bound(speedups, cells, cellkey.KEY_COLUMNS)
     speedups = energy_tables.add_energy_ratios(speedups, raw, confidence, resamples, seed, energy)
     for path in (cells_out, speedups_out, speedups_csv, speedups_md):
         Path(path).parent.mkdir(parents=True, exist_ok=True)

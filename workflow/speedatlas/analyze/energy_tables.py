@@ -14,8 +14,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from speedatlas import cellkey
 from speedatlas.analyze import stats
-from speedatlas.analyze.tables import CELL_KEYS, items_per_step
+from speedatlas.analyze.tables import items_per_step
 
 # What the aggregation reads besides tables.AGGREGATE_COLUMNS.
 ENERGY_COLUMNS = (
@@ -53,15 +54,15 @@ def windows(raw: pd.DataFrame) -> pd.DataFrame:
     raw = _with_energy_columns(raw)
     ok = raw[(raw["status"] == "ok") & raw["energy_j"].notna()]
     if ok.empty:
-        return pd.DataFrame(columns=[*CELL_KEYS, "energy_window", "j_per_item", "j_above_idle_per_item",
+        return pd.DataFrame(columns=[*cellkey.KEY_COLUMNS, "energy_window", "j_per_item", "j_above_idle_per_item",
                                      "avg_power_w"])
-    ok = ok.drop_duplicates([*CELL_KEYS, "energy_window"])
+    ok = ok.drop_duplicates([*cellkey.KEY_COLUMNS, "energy_window"])
     items = items_per_step(ok)
     per_item = ok["energy_j"].astype(float) / items
     idle_j_per_step = ok["idle_power_w"].astype(float) * ok["energy_window_s"].astype(float) / ok[
         "energy_window_steps"].astype(float)
     above = (ok["energy_j"].astype(float) - idle_j_per_step) / items
-    return ok[[*CELL_KEYS, "energy_window", "avg_power_w"]].assign(
+    return ok[[*cellkey.KEY_COLUMNS, "energy_window", "avg_power_w"]].assign(
         j_per_item=per_item.to_numpy(), j_above_idle_per_item=above.to_numpy()).reset_index(drop=True)
 
 
@@ -72,7 +73,7 @@ class EnergySamples:
         frame = windows(raw)
         self.values: dict[tuple, np.ndarray] = {
             key: group["j_per_item"].to_numpy(dtype=float)
-            for key, group in frame.groupby(list(CELL_KEYS), sort=True)
+            for key, group in frame.groupby(list(cellkey.KEY_COLUMNS), sort=True)
         }
         self.by_text = {tuple(str(v) for v in key): key for key in self.values}
         self.boot: dict[tuple, np.ndarray] = {}
@@ -91,7 +92,7 @@ def energy_cells(raw: pd.DataFrame, confidence: float = 0.95, resamples: int = 2
                  samples: EnergySamples | None = None) -> pd.DataFrame:
     """Per cell: source, scope, note, windows, items per joule [interval], power, idle power."""
     raw = _with_energy_columns(raw)
-    keys = list(CELL_KEYS)
+    keys = list(cellkey.KEY_COLUMNS)
     first = raw[raw["status"] == "ok"].drop_duplicates(keys)
     if first.empty:
         return pd.DataFrame(columns=[*keys, *CELL_ENERGY_COLUMNS])
@@ -137,7 +138,7 @@ def add_energy(cells: pd.DataFrame, raw: pd.DataFrame, confidence: float = 0.95,
     """The per-cell table with the energy columns added (null where a cell has no energy)."""
     energy = energy_cells(raw, confidence, resamples, seed, samples)
     merged = cells.drop(columns=[c for c in CELL_ENERGY_COLUMNS if c in cells]).merge(
-        energy, on=list(CELL_KEYS), how="left")
+        energy, on=list(cellkey.KEY_COLUMNS), how="left")
     return merged
 
 
@@ -155,13 +156,13 @@ def add_energy_ratios(speedups: pd.DataFrame, raw: pd.DataFrame, confidence: flo
     samples = samples if samples is not None else EnergySamples(raw, resamples, seed)
     if not samples.values:
         return out
-    sources = _with_energy_columns(raw).drop_duplicates(list(CELL_KEYS)).set_index(list(CELL_KEYS))["energy_source"]
+    sources = _with_energy_columns(raw).drop_duplicates(list(cellkey.KEY_COLUMNS)).set_index(list(cellkey.KEY_COLUMNS))["energy_source"]
     tail = (1 - confidence) / 2 * 100
     for index, row in out.iterrows():
-        if row["axis"] not in CELL_KEYS:
+        if row["axis"] not in cellkey.KEY_COLUMNS:
             continue
-        candidate = tuple(str(row[k]) for k in CELL_KEYS)
-        position = CELL_KEYS.index(row["axis"])
+        candidate = tuple(str(row[k]) for k in cellkey.KEY_COLUMNS)
+        position = cellkey.KEY_COLUMNS.index(row["axis"])
         baseline = candidate[:position] + (str(row["baseline"]),) + candidate[position + 1 :]
         cand, base = samples.by_text.get(candidate), samples.by_text.get(baseline)
         if cand is None or base is None:

@@ -11,12 +11,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from speedatlas.analyze.tables import CELL_KEYS, markdown_table
+from speedatlas import cellkey
+from speedatlas.analyze.tables import markdown_table
 
 WORKLOAD = "mnist_epoch"
 
 COLUMNS = [
-    *CELL_KEYS,
+    *cellkey.KEY_COLUMNS,
     "status",
     "error",
     "dataset",
@@ -46,9 +47,9 @@ def summarize_epochs(raw: pd.DataFrame) -> pd.DataFrame:
     """
     rows: list[dict[str, Any]] = []
     epoch_rows = raw[raw["workload"] == WORKLOAD] if len(raw) else raw
-    for key, group in epoch_rows.groupby(list(CELL_KEYS), sort=True, dropna=False):
+    for key, group in epoch_rows.groupby(list(cellkey.KEY_COLUMNS), sort=True, dropna=False):
         first = group.iloc[0]
-        row: dict[str, Any] = dict(zip(CELL_KEYS, key))
+        row: dict[str, Any] = dict(zip(cellkey.KEY_COLUMNS, key))
         row.update(
             status=first["status"],
             error=first["error"],

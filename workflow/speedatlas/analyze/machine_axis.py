@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from speedatlas import cellkey
 from speedatlas.analyze import tables
 from speedatlas.plan.config import ConfigError
 
@@ -77,7 +78,7 @@ def _columns() -> list[str]:
 
 
 def raw_columns_only() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in (*tables.CELL_KEYS, "status", "step_time_s")})
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in (*cellkey.KEY_COLUMNS, "status", "step_time_s")})
 
 
 def check_baselines(config: dict, devices_by_machine: dict[str, set[str]]) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,37 +22,20 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
+from speedatlas import cellkey
 from speedatlas.measure import cellio
-from speedatlas.plan import matrix
 
 MANIFEST = "manifest.json"
-CELL_FILE = "cell.parquet"
 LOCAL_SOURCE = "this study"
 
-# Path partition -> column of the cell file holding the same value.
-PARTITION_COLUMNS = {
-    "machine": "machine",
-    "workload": "workload",
-    "torch": "torch_requested",
-    "device": "device",
-    "model": "model",
-    "dtype": "dtype",
-    "mode": "mode",
-    "variant": "variant",
-    "batch": "batch_size",
-}
 # Columns an included cell file must have; newer optional columns may be missing (older sets).
-REQUIRED_COLUMNS = (*PARTITION_COLUMNS.values(), "status", "error", "step_time_s")
+REQUIRED_COLUMNS = (*cellkey.KEY_COLUMNS, "status", "error", "step_time_s")
 # What identifies a machine (pyperf's "checked metadata"): per label, and per label and device.
 CHECKED_PER_MACHINE = ("cpu_model",)
 CHECKED_PER_DEVICE = ("device_name",)
 
-# What a folder name of a cell's key may hold (every label the config allows: devices with ':',
-# torch versions with '.'). An included set's labels reach the report's headings and sentences,
-# so a folder named like Markdown or HTML is refused, not merged (issue 27, item 2).
-SAFE_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 
-_PARTITIONING = ds.partitioning(pa.schema([(key, pa.string()) for key in matrix.KEYS]), flavor="hive")
+_PARTITIONING = ds.partitioning(pa.schema([(key, pa.string()) for key in cellkey.KEYS]), flavor="hive")
 
 
 class MergeError(ValueError):
@@ -117,7 +99,7 @@ def locate(entry: str, index: int = 0) -> ResultSet:
     files = tuple(sorted(f for f in dataset.files if _is_cell_path(f, str(root))))
     for path in files:
         unsafe = [part for part in Path(os.path.relpath(path, root)).parts[:-1]
-                  if not SAFE_LABEL.fullmatch(part.split("=", 1)[1])]
+                  if not cellkey.SAFE_LABEL.fullmatch(part.split("=", 1)[1])]
         if unsafe:
             raise MergeError(f"key '{key}': {path!r} has a folder name that is not a label ({unsafe[0]!r}); "
                              "labels are letters, digits, '.', '_', ':' and '-'")
@@ -129,9 +111,9 @@ def locate(entry: str, index: int = 0) -> ResultSet:
 def _is_cell_path(path: str, root: str) -> bool:
     parts = Path(os.path.relpath(path, root)).parts
     return (
-        len(parts) == len(matrix.KEYS) + 1
-        and parts[-1] == CELL_FILE
-        and all(part.startswith(f"{key}=") for part, key in zip(parts, matrix.KEYS))
+        len(parts) == len(cellkey.KEYS) + 1
+        and parts[-1] == cellkey.CELL_FILE
+        and all(part.startswith(f"{key}=") for part, key in zip(parts, cellkey.KEYS))
     )
 
 
@@ -196,10 +178,10 @@ def read_result_set(result_set: ResultSet, files: Iterable[str] | None = None) -
         if missing:
             raise MergeError(f"{fragment.path}: not a speedatlas cell file (missing columns {missing})")
         keys = ds.get_partition_keys(fragment.partition_expression)
-        row = fragment.to_table(columns=list(PARTITION_COLUMNS.values())).slice(0, 1).to_pylist()
+        row = fragment.to_table(columns=list(cellkey.KEY_COLUMNS)).slice(0, 1).to_pylist()
         if not row:
             raise MergeError(f"{fragment.path}: an empty cell file")
-        for partition, column in PARTITION_COLUMNS.items():
+        for partition, column in cellkey.COLUMNS.items():
             if str(keys.get(partition)) != str(row[0][column]):
                 raise MergeError(
                     f"{fragment.path}: its folder says {partition}={keys.get(partition)} but its rows say "
@@ -274,7 +256,7 @@ def _drop_duplicate_cells(raw: pd.DataFrame) -> pd.DataFrame:
     Vectorised over the duplicated cells: one groupby fingerprints every (cell, source) pair by
     its statuses and sorted step times (a loop of masks over the whole frame grew quadratically).
     """
-    keys = list(PARTITION_COLUMNS.values())
+    keys = list(cellkey.KEY_COLUMNS)
     sources_per_key = raw.groupby(keys, sort=False)["_source"].nunique()
     duplicated = sources_per_key[sources_per_key > 1]
     if duplicated.empty:

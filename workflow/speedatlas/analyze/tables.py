@@ -16,21 +16,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from speedatlas import cellkey
 from speedatlas.analyze import multiprocess, neighbours, stats
 from speedatlas.measure import cellio
 
-# The columns that identify a cell (in the order of the cell path).
-CELL_KEYS = (
-    "machine",
-    "workload",
-    "torch_requested",
-    "device",
-    "model",
-    "dtype",
-    "mode",
-    "variant",
-    "batch_size",
-)
 # Cell-level columns copied to the per-cell table (same value on every row of a cell).
 CELL_INFO = (
     "status",
@@ -82,7 +71,7 @@ CELL_INFO = (
 
 # What the tables are built from: the cell keys and information, the samples, and what turns
 # a step into images (epochs). Reading only these is a fifth less work over 10,000 files.
-AGGREGATE_COLUMNS = (*CELL_KEYS, *CELL_INFO, "step_time_s", "images_per_epoch", *multiprocess.AGGREGATE_COLUMNS)
+AGGREGATE_COLUMNS = (*cellkey.KEY_COLUMNS, *CELL_INFO, "step_time_s", "images_per_epoch", *multiprocess.AGGREGATE_COLUMNS)
 
 
 class SchemaMismatch(ValueError):
@@ -157,8 +146,8 @@ def summarize_cells(raw: pd.DataFrame, noise_cv: float = 0.1, host_bound_share: 
 
     Vectorised groupby (no Python loop over cells): ten thousand cells summarise in a second.
     """
-    keys = list(CELL_KEYS)
-    columns = [*CELL_KEYS, "status", "n", "median_s", "q1_s", "q3_s", "iqr_s", "min_s", "mean_s", "cv",
+    keys = list(cellkey.KEY_COLUMNS)
+    columns = [*cellkey.KEY_COLUMNS, "status", "n", "median_s", "q1_s", "q3_s", "iqr_s", "min_s", "mean_s", "cv",
                "items_per_s", "tokens_per_s", "noisy", *[c for c in CELL_INFO if c != "status"],
                *multiprocess.CELL_COLUMNS, "neighbours_busy"]
     if raw.empty:
@@ -206,7 +195,7 @@ class Samples:
     """
 
     def __init__(self, raw: pd.DataFrame, resamples: int = 2000, seed: int = 0) -> None:
-        keys = list(CELL_KEYS)
+        keys = list(cellkey.KEY_COLUMNS)
         ok = raw[(raw["status"] == "ok") & raw["step_time_s"].notna()].sort_values(keys, kind="stable")
         per_item = (ok["step_time_s"] / items_per_step(ok)).to_numpy(dtype=float)
         codes = ok.groupby(keys, sort=False).ngroup().to_numpy()
@@ -259,7 +248,7 @@ def smallest(present: Sequence[Any]) -> Any:
     return min(present)
 
 
-SPEEDUP_COLUMNS = [*CELL_KEYS, "axis", "baseline", "candidate", "speedup", "ci_low", "ci_high",
+SPEEDUP_COLUMNS = [*cellkey.KEY_COLUMNS, "axis", "baseline", "candidate", "speedup", "ci_low", "ci_high",
                    "baseline_median_s", "candidate_median_s", "baseline_items_per_s", "candidate_items_per_s",
                    "n_baseline", "n_candidate", "significant"]
 
@@ -280,7 +269,7 @@ def compare_along(
     comparison (same batch) is the ratio of step times. Only cells with status ok take part.
     """
     samples = samples if samples is not None else Samples(raw, resamples, seed)
-    position = CELL_KEYS.index(axis)
+    position = cellkey.KEY_COLUMNS.index(axis)
     groups: dict[tuple, dict[Any, tuple]] = {}
     for key in samples.keys:
         rest = key[:position] + key[position + 1 :]
@@ -303,11 +292,11 @@ def compare_along(
         )
         low[start : start + chunk], high[start : start + chunk] = lo, hi
 
-    batch = CELL_KEYS.index("batch_size")
+    batch = cellkey.KEY_COLUMNS.index("batch_size")
     rows = []
     for index, (b, c) in enumerate(pairs):
         median_b, median_c = samples.medians[b], samples.medians[c]
-        row = dict(zip(CELL_KEYS, c))
+        row = dict(zip(cellkey.KEY_COLUMNS, c))
         row.update(
             axis=axis,
             baseline=str(b[position]),

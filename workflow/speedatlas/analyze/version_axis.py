@@ -12,6 +12,7 @@ from __future__ import annotations
 import pandas as pd
 from packaging.version import InvalidVersion, Version
 
+from speedatlas import cellkey
 from speedatlas.analyze import tables
 
 AXIS = "torch_requested"
@@ -46,7 +47,7 @@ def add_actual_versions(speedups: pd.DataFrame, cells: pd.DataFrame) -> pd.DataF
         for column in VERSION_COLUMNS:
             out[column] = pd.Series(dtype="object")
         return out
-    keys = list(tables.CELL_KEYS)
+    keys = list(cellkey.KEY_COLUMNS)
     actual = cells.set_index(keys)["torch_version"]
     actual = actual[~actual.index.duplicated()]
 

@@ -26,7 +26,8 @@ from pathlib import Path  # noqa: E402
 
 from speedatlas.measure.hardware import envinfo  # noqa: E402
 from speedatlas.measure.process.notice import notice_fd, notify  # noqa: E402
-from speedatlas.measure.process.runner import CellWriteError, EXIT_WRITE_FAILED, LAUNCHED_KEY, key_columns  # noqa: E402
+from speedatlas import cellkey  # noqa: E402
+from speedatlas.measure.process.runner import EXIT_WRITE_FAILED, LAUNCHED_KEY, CellWriteError  # noqa: E402
 from speedatlas.measure.process.gpu_slot import PREFER_KEY  # noqa: E402
 
 # pyarrow (cellio) is imported only where a file is written here (a crash, an unusable
@@ -90,7 +91,7 @@ def write_row(row: dict, out: str) -> None:
 def record_unusable_env(spec_json: str, out: str, reason: str) -> None:
     """A torch version whose environment could not be built: its cells are `unavailable`."""
     spec = json.loads(spec_json)
-    row = {**key_columns(spec, spec.get("protocol", 0)), "status": "unavailable", "error": reason}
+    row = {**cellkey.row_columns(spec, spec.get("protocol", 0)), "status": "unavailable", "error": reason}
     write_row(row, out)
     print(f"speedatlas: {reason}; recorded as status unavailable", file=sys.stderr)
 
@@ -125,7 +126,7 @@ def run_process(python: str, spec: dict, out: str) -> int:
         if os.path.exists(out):
             print(f"speedatlas: {reason} after writing its result; the result is kept", file=sys.stderr)
         else:
-            row = {**key_columns(spec, spec.get("protocol", 0)), "status": "error",
+            row = {**cellkey.row_columns(spec, spec.get("protocol", 0)), "status": "error",
                    "error": f"{reason} (see the cell's log)"}
             write_row(row, out)
             print(f"speedatlas: {reason}; recorded as status error", file=sys.stderr)

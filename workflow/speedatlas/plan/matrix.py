@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from speedatlas import cellkey
 from speedatlas.plan import model_entries
 from speedatlas.plan.config import MODEL_OVERRIDES
 
@@ -23,9 +24,6 @@ PROTOCOL_VERSION = 1
 # change of the epoch protocol never reruns a synthetic cell).
 EPOCH_PROTOCOL_VERSION = 1
 
-# Path partitions, in order. Hive-style so pyarrow.dataset can read the whole tree.
-KEYS = ("machine", "workload", "torch", "device", "model", "dtype", "mode", "variant", "batch")
-CELL_PATTERN = "results/cells/" + "/".join(f"{k}={{{k}}}" for k in KEYS) + "/cell.parquet"
 
 
 @dataclass(frozen=True, order=True)
@@ -63,11 +61,11 @@ class Cell:
 
     @property
     def key(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in KEYS}
+        return {k: getattr(self, k) for k in cellkey.KEYS}
 
     @property
     def path(self) -> str:
-        return CELL_PATTERN.format(**self.key)
+        return cellkey.cell_path(self.key)
 
     def spec(self) -> str:
         """Canonical JSON of everything that determines the measurement (Snakemake params).
@@ -198,4 +196,4 @@ def index_by_path(cells: list[Cell]) -> dict[str, Cell]:
 
 def wildcard_values(cells: list[Cell]) -> dict[str, list[str]]:
     """Every value each path key takes, to build wildcard_constraints from the config."""
-    return {k: sorted({str(getattr(c, k)) for c in cells}) for k in KEYS}
+    return {k: sorted({str(getattr(c, k)) for c in cells}) for k in cellkey.KEYS}

@@ -21,6 +21,7 @@ import os  # noqa: E402
 import sys  # noqa: E402
 from typing import Any  # noqa: E402
 
+from speedatlas import cellkey  # noqa: E402 - standard library only
 from speedatlas.measure.process import gpu_slot, machine_lock  # noqa: E402 - standard library only
 from speedatlas.measure.protocol.failed_rows import error_text  # noqa: E402
 
@@ -35,44 +36,6 @@ def mark_process_start(t0: float, launcher: str) -> None:
     """A forked cell's set-up time starts at the fork, not at the server's imports."""
     global _PROCESS_T0, _LAUNCHER
     _PROCESS_T0, _LAUNCHER = t0, launcher
-
-
-def key_columns(spec: dict[str, Any], protocol: int) -> dict[str, Any]:
-    """The cell's key and settings, repeated on every row of its file."""
-    return {
-        "machine": spec["machine"],
-        "workload": spec["workload"],
-        "torch_requested": spec["torch"],
-        "device": spec["device"],
-        "model": spec["model"],
-        "dtype": spec["dtype"],
-        "mode": spec["mode"],
-        "variant": spec["variant"],
-        "batch_size": spec["batch"],
-        "input_size": spec["input_size"],
-        "num_classes": spec["num_classes"],
-        "warmup_steps": spec["warmup"],
-        "repeats": spec["repeats"],
-        "steps_per_repeat": spec["steps_per_repeat"],
-        "seed": spec["seed"],
-        "protocol": protocol,
-        "process": spec.get("process", 0),
-        **model_source_columns(spec),
-    }
-
-
-def model_source_columns(spec: dict[str, Any]) -> dict[str, Any]:
-    """What built the model (torchvision, a built-in transformer, a factory and its file's hash)
-    and the kind of input; the vocabulary of token inputs (speedatlas.measure.models.custom)."""
-    source = spec.get("model_source") or {}
-    given = source.get("input", {"kind": "image"})
-    if not source:
-        label = "torchvision"
-    elif "builtin" in source:
-        label = f"builtin:{source['builtin']}"
-    else:
-        label = f"factory:{source['factory']}@sha256:{source['sha256'][:12]}"
-    return {"model_source": label, "input_kind": given["kind"], "vocab_size": given.get("vocab")}
 
 
 def measure(spec: dict[str, Any], base: dict[str, Any], lock_wait_s: float = 0.0,
@@ -112,7 +75,7 @@ def run_cell(spec: dict[str, Any], out: str, protocol: int) -> str:
         _PROCESS_T0 = min(_PROCESS_T0, float(spec[LAUNCHED_KEY]))
     prefer = spec.get(gpu_slot.PREFER_KEY)
     spec = {k: v for k, v in spec.items() if k not in (LAUNCHED_KEY, gpu_slot.PREFER_KEY)}
-    base = key_columns(spec, protocol)
+    base = cellkey.row_columns(spec, protocol)
     try:
         with gpu_slot.hold(spec["device"], machine_lock.lock_path(), prefer=prefer) as held:
             rows = measure(spec, base, held.waited_s, held)

@@ -1,0 +1,64 @@
+"""The cell key: what identifies a cell, in the one place every stage reads it.
+
+A cell is stored at a Hive path whose folders are its key (the matrix writes the path, result
+sets read it back), and every row of its file repeats the key as columns (the runner writes them,
+the tables group by them). Three keys are spelled differently in the path and in the columns,
+for history's sake: files on disk and published bundles use both spellings, so they are mapped
+here rather than renamed (path `torch` = column `torch_requested`, `batch` = `batch_size`; of
+the settings, `warmup` = `warmup_steps`).
+
+Standard library only: below every stage (plan, measure, analyze and present all import it).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# Path partitions, in order (the matrix's Cell fields of the same names).
+KEYS = ("machine", "workload", "torch", "device", "model", "dtype", "mode", "variant", "batch")
+# Path partition -> the column of a cell file holding the same value.
+COLUMNS = {key: key for key in KEYS} | {"torch": "torch_requested", "batch": "batch_size"}
+# The key as columns, in path order: what the tables group a cell's rows by.
+KEY_COLUMNS = tuple(COLUMNS[key] for key in KEYS)
+# Settings of a cell (its spec's names) -> the columns that repeat them on every row.
+SETTING_COLUMNS = {"input_size": "input_size", "num_classes": "num_classes", "warmup": "warmup_steps",
+                   "repeats": "repeats", "steps_per_repeat": "steps_per_repeat", "seed": "seed"}
+
+CELL_FILE = "cell.parquet"
+CELL_PATTERN = "results/cells/" + "/".join(f"{key}={{{key}}}" for key in KEYS) + "/" + CELL_FILE
+
+# What a folder name of the key may hold: every label the config allows (devices with ':',
+# torch versions with '.'). Labels reach file paths, report headings and sentences.
+SAFE_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+
+
+def cell_path(key: dict[str, Any]) -> str:
+    """The cell file of a key given by path names ({"machine": ..., "batch": 8, ...})."""
+    return CELL_PATTERN.format(**key)
+
+
+def model_source_columns(spec: dict[str, Any]) -> dict[str, Any]:
+    """What built the model (torchvision, a built-in transformer, a factory and its file's hash)
+    and the kind of input; the vocabulary of token inputs (speedatlas.measure.models.custom)."""
+    source = spec.get("model_source") or {}
+    given = source.get("input", {"kind": "image"})
+    if not source:
+        label = "torchvision"
+    elif "builtin" in source:
+        label = f"builtin:{source['builtin']}"
+    else:
+        label = f"factory:{source['factory']}@sha256:{source['sha256'][:12]}"
+    return {"model_source": label, "input_kind": given["kind"], "vocab_size": given.get("vocab")}
+
+
+def row_columns(spec: dict[str, Any], protocol: int) -> dict[str, Any]:
+    """The cell's key and settings, repeated on every row of its file (the runner's rows, and the
+    one row the supervisor writes for a cell that crashed or could not start)."""
+    return {
+        **{COLUMNS[key]: spec[key] for key in KEYS},
+        **{column: spec[name] for name, column in SETTING_COLUMNS.items()},
+        "protocol": protocol,
+        "process": spec.get("process", 0),
+        **model_source_columns(spec),
+    }

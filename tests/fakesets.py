@@ -8,7 +8,6 @@ import numpy as np
 
 from speedatlas import cellkey
 from speedatlas.measure import cellio
-from speedatlas.plan import matrix
 
 
 def cell_rows(machine, device, model, mode, batch, seconds_per_step, cpu_model, device_name=None,

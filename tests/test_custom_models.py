@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from conftest import REPO
+from speedatlas.plan import comparisons
 from speedatlas import cellkey
 from speedatlas.measure.models import custom as custom_models, transformers
 from speedatlas.measure.process import runner
@@ -261,7 +262,7 @@ def test_merging_refuses_one_model_label_from_two_factory_files():
 
     same = "factory:net.py:build@sha256:aaaaaaaaaaaa"
     assert len(resultsets.merge([("a", rows("m1", same)), ("b", rows("m2", same))])) == 4
-    with pytest.raises(resultsets.MergeError, match="'mynet' names two different models: .*aaaa.* in 'a' but .*bbbb.* in 'b'"):
+    with pytest.raises(comparisons.MergeError, match="'mynet' names two different models: .*aaaa.* in 'a' but .*bbbb.* in 'b'"):
         resultsets.merge([("a", rows("m1", same)), ("b", rows("m2", same.replace("a", "b")))])
 
 

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
+from speedatlas.present.report import dtype_support as dtype_support_report
 from speedatlas.analyze import dtype_support_table
 from speedatlas.measure import cellio, dtype_probe
 
@@ -93,7 +94,7 @@ def test_matrix_and_claims_from_fake_rows():
     ]
     table = dtype_support_table.support_table(cellio.rows_to_table(rows, dtype_probe.SCHEMA_FILE).to_pandas())
     assert list(table["device"].unique()) == ["cpu", "mps"]  # cpu first, then by dtype
-    text = dtype_support_table.support_markdown(table)
+    text = dtype_support_report.support_markdown(table)
     assert text.startswith("## dtype support (measured)")
     assert "| 2.9.0 | mps | bfloat16 | autocast | **raises** (unsupported) | **crashes** |" in text
     assert "| 2.9.0 | mps | float16 | autocast | **drift 3.0e-01** > 1e-02 | **non-finite** |" in text
@@ -103,4 +104,4 @@ def test_matrix_and_claims_from_fake_rows():
 
 
 def test_turned_off_section():
-    assert "turned off" in dtype_support_table.support_markdown(dtype_support_table.support_table(pd.DataFrame()))
+    assert "turned off" in dtype_support_report.support_markdown(dtype_support_table.support_table(pd.DataFrame()))

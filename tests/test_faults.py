@@ -13,6 +13,7 @@ import tracemalloc
 from pathlib import Path
 
 import pyarrow as pa
+from speedatlas.plan import comparisons
 import pytest
 import yaml
 
@@ -355,10 +356,9 @@ def make_bundle(root: Path) -> Path:
     import json
 
     import fakesets
-    from speedatlas.analyze import resultsets
 
     fakesets.write_machine(root / "cells", "h100", {("cpu", "resnet18", "infer", 1): 0.01}, cpu_model="Intel Xeon")
-    files = {p.relative_to(root).as_posix(): {"bytes": p.stat().st_size, "sha256": resultsets.sha256(p)}
+    files = {p.relative_to(root).as_posix(): {"bytes": p.stat().st_size, "sha256": comparisons.sha256(p)}
              for p in sorted((root / "cells").rglob("cell.parquet"))}
     (root / "manifest.json").write_text(json.dumps({"files": files}))
     return next((root / "cells").rglob("cell.parquet"))
@@ -375,16 +375,15 @@ def edit_one_byte(path: Path) -> None:
 
 
 def test_bundle_hashes_are_cached_by_size_and_mtime(tmp_path):
-    from speedatlas.analyze import bundlecheck, resultsets
 
     cell = make_bundle(tmp_path / "bundle")
-    sets = [resultsets.locate(str(tmp_path / "bundle"))]
+    sets = [comparisons.locate(str(tmp_path / "bundle"))]
     cache = tmp_path / "cache.json"
-    assert bundlecheck.verify_bundles(sets, cache) == 1
-    assert bundlecheck.verify_bundles(sets, cache) == 0  # unchanged: nothing read
+    assert comparisons.verify_bundles(sets, cache) == 1
+    assert comparisons.verify_bundles(sets, cache) == 0  # unchanged: nothing read
     edit_one_byte(cell)  # same size, new mtime
-    with pytest.raises(resultsets.MergeError, match=r"include_results\[0\]: .*cell.parquet does not match the sha256"):
-        bundlecheck.verify_bundles(sets, cache)
+    with pytest.raises(comparisons.MergeError, match=r"include_results\[0\]: .*cell.parquet does not match the sha256"):
+        comparisons.verify_bundles(sets, cache)
 
 
 @pytest.mark.slow

@@ -4,8 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from speedatlas.present.report import speedup_tables
+from speedatlas.present.report import intervals
 from speedatlas import cellkey
-from speedatlas.analyze import aggregate, multiprocess, speedup_markdown, stats, tables
+from speedatlas.analyze import multiprocess, stats, tables
 from speedatlas.measure import cellio
 from speedatlas.present.report import assemble as report
 
@@ -85,11 +87,11 @@ def test_host_bound_flag_threshold_and_marks_in_the_tables():
     # batch axis: batch 64 over batch 4 on cuda involves the host-bound batch-4 baseline
     batch = speedups[(speedups.axis == "batch_size") & (speedups.device == "cuda")].iloc[0]
     assert batch.host_bound
-    markdown = aggregate.speedups_markdown(speedups)
+    markdown = speedup_tables.speedups_markdown(speedups)
     assert markdown.count("†") == 2  # cuda vs cpu at batch 4; cuda batch 64 vs 4 (cpu: no mark)
-    table = speedup_markdown.pivot(speedups[speedups.axis == "device"], "device")
+    table = speedup_tables.pivot(speedups[speedups.axis == "device"], "device")
     assert table["batch 4"].iloc[0].endswith(" †") and not table["batch 64"].iloc[0].endswith("†")
-    note = multiprocess.host_bound_note(cells, 0.9)
+    note = intervals.host_bound_note(cells, 0.9)
     assert note.startswith("1 of 2 accelerator cells are host-bound")
 
 

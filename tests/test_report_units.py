@@ -12,6 +12,7 @@ import fakesets
 import pandas as pd
 import pytest
 
+from speedatlas.plan import comparisons
 from speedatlas import cellkey
 from speedatlas.analyze import machine_axis, resultsets, tables
 from speedatlas.present import publish
@@ -37,7 +38,7 @@ def study_tables(tmp_path):
     fakesets.write_machine(tmp_path / "h100", "h100", h100, cpu_model="Intel Xeon", noise=0.03)
     fakesets.write_cell(tmp_path / "m1", fakesets.cell_rows("m1max", "mps", "vgg16", "train", 128, 1, "Apple M1 Max",
                                                             status="oom"))
-    raw = resultsets.merge([(m, resultsets.read_result_set(resultsets.locate(str(tmp_path / m)))) for m in ("m1", "h100")])
+    raw = resultsets.merge([(m, resultsets.read_result_set(comparisons.locate(str(tmp_path / m)))) for m in ("m1", "h100")])
     cells = tables.summarize_cells(raw, 0.1)
     speedups = pd.concat([
         machine_axis.compare_machines(raw, ["m1max/cpu", "m1max/mps"], resamples=300),
@@ -210,7 +211,7 @@ def test_hostile_markup_from_a_bundle_stays_text(tmp_path):
     file of the includer's machine (issue 27, item 2)."""
     import pandas as pd
 
-    from speedatlas.analyze.tables import markdown_table
+    from speedatlas.present.formatting import markdown_table
 
     secret = tmp_path / "private.png"
     secret.write_bytes(b"\x89PNG\r\n\x1a\nsecret")
@@ -253,8 +254,8 @@ def test_publish_bundle_is_complete_and_verifiable(fake_study, fake_dir, tmp_pat
     assert check.returncode == 0, check.stdout + check.stderr
     assert "data:image/png;base64," in (bundle / "index.html").read_text()
     # ...and the bundle is a result set.
-    found = resultsets.locate(str(bundle))
-    resultsets.verify_manifest(found)
+    found = comparisons.locate(str(bundle))
+    comparisons.verify_manifest(found)
     assert found.machines == ["h100", "m1max"] and len(found.files) == len(cell_files)
 
 

@@ -9,6 +9,8 @@ import fakesets
 import pandas as pd
 import pytest
 
+from speedatlas.present.report import speedup_tables
+from speedatlas.plan import comparisons
 from speedatlas.analyze import machine_axis, resultsets, tables
 from speedatlas.plan.config import ConfigError
 
@@ -31,10 +33,10 @@ def read(result_set):
 
 def test_locate_accepts_results_folder_cells_tree_and_machine_folder(two_sets):
     for entry in ("h100", "h100/results", "h100/results/cells", "h100/results/cells/machine=h100"):
-        found = resultsets.locate(str(two_sets / entry))
+        found = comparisons.locate(str(two_sets / entry))
         assert found.machines == ["h100"] and len(found.files) == 2
         assert found.root == str(two_sets / "h100" / "results" / "cells")
-    assert resultsets.devices_by_machine([found]) == {"h100": {"cpu", "cuda"}}
+    assert comparisons.devices_by_machine([found]) == {"h100": {"cpu", "cuda"}}
 
 
 def test_locate_ignores_unfinished_and_stray_files(two_sets):
@@ -42,14 +44,14 @@ def test_locate_ignores_unfinished_and_stray_files(two_sets):
     cell = next(cells.rglob("cell.parquet"))
     shutil.copy(cell, cell.with_name(".cell-abc.parquet.tmp"))  # an interrupted write
     shutil.copy(cell, cells / "machine=h100" / "stray.parquet")  # not at a cell's depth
-    assert len(resultsets.locate(str(cells)).files) == 2
+    assert len(comparisons.locate(str(cells)).files) == 2
 
 
 @pytest.mark.parametrize(("entry", "message"), [("missing", "does not exist"), ("empty", "holds no result set")])
 def test_locate_refuses_what_is_not_a_result_set(tmp_path, entry, message):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(resultsets.MergeError, match=rf"include_results\[2\].*{message}"):
-        resultsets.locate(str(tmp_path / entry), 2)
+    with pytest.raises(comparisons.MergeError, match=rf"include_results\[2\].*{message}"):
+        comparisons.locate(str(tmp_path / entry), 2)
 
 
 def test_a_cell_moved_to_the_wrong_folder_is_refused(two_sets):
@@ -58,12 +60,12 @@ def test_a_cell_moved_to_the_wrong_folder_is_refused(two_sets):
     wrong = cells / str(cell.relative_to(cells)).replace("batch=4", "batch=8")
     wrong.parent.mkdir(parents=True)
     shutil.move(cell, wrong)
-    with pytest.raises(resultsets.MergeError, match="folder says batch=8 but its rows say batch_size=4"):
-        read(resultsets.locate(str(cells)))
+    with pytest.raises(comparisons.MergeError, match="folder says batch=8 but its rows say batch_size=4"):
+        read(comparisons.locate(str(cells)))
 
 
 def test_merge_of_two_machines_keeps_every_row_and_its_environment(two_sets):
-    h100, m1 = (resultsets.locate(str(two_sets / m)) for m in ("h100", "m1"))
+    h100, m1 = (comparisons.locate(str(two_sets / m)) for m in ("h100", "m1"))
     raw = resultsets.merge([("m1", read(m1)), ("h100", read(h100))])
     cells = tables.summarize_cells(raw)
     assert sorted(cells.machine.unique()) == ["h100", "m1max"]
@@ -74,22 +76,22 @@ def test_merge_of_two_machines_keeps_every_row_and_its_environment(two_sets):
 def test_one_label_with_two_cpus_is_refused(two_sets, tmp_path):
     other = tmp_path / "other"
     fakesets.write_machine(other, "h100", {("cpu", "vgg16", "infer", 4): 0.1}, cpu_model="AMD EPYC")
-    h100, impostor = resultsets.locate(str(two_sets / "h100")), resultsets.locate(str(other))
-    with pytest.raises(resultsets.MergeError, match=r"'h100' means two different machines: cpu_model"):
+    h100, impostor = comparisons.locate(str(two_sets / "h100")), comparisons.locate(str(other))
+    with pytest.raises(comparisons.MergeError, match=r"'h100' means two different machines: cpu_model"):
         resultsets.merge([("a", read(h100)), ("b", read(impostor))])
 
 
 def test_same_cell_twice_is_kept_once_if_identical_and_refused_if_not(two_sets, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(two_sets / "h100", copy)
-    original, duplicate = resultsets.locate(str(two_sets / "h100")), resultsets.locate(str(copy))
+    original, duplicate = comparisons.locate(str(two_sets / "h100")), comparisons.locate(str(copy))
     merged = resultsets.merge([("a", read(original)), ("b", read(duplicate))])
     assert len(merged) == len(read(original))
 
     changed = tmp_path / "changed"
     fakesets.write_machine(changed, "h100", {("cpu", "resnet18", "infer", 4): 0.05}, cpu_model="Intel Xeon")
-    with pytest.raises(resultsets.MergeError, match="different measurements"):
-        resultsets.merge([("a", read(original)), ("b", read(resultsets.locate(str(changed))))])
+    with pytest.raises(comparisons.MergeError, match="different measurements"):
+        resultsets.merge([("a", read(original)), ("b", read(comparisons.locate(str(changed))))])
 
 
 def test_older_cell_files_without_new_columns_still_merge(two_sets, tmp_path):
@@ -99,7 +101,7 @@ def test_older_cell_files_without_new_columns_still_merge(two_sets, tmp_path):
     for path in cells.rglob("cell.parquet"):
         table = pq.read_table(path)
         pq.write_table(table.drop(["flops_per_step", "compile_time_s"]), path)
-    raw = read(resultsets.locate(str(cells)))
+    raw = read(comparisons.locate(str(cells)))
     assert raw["flops_per_step"].isna().all() and len(raw) == 12
 
 
@@ -107,29 +109,29 @@ def test_bundle_checksums_are_verified(two_sets, tmp_path):
     bundle = tmp_path / "bundle"
     shutil.copytree(two_sets / "h100" / "results" / "cells", bundle / "cells")
     files = sorted((bundle / "cells").rglob("cell.parquet"))
-    listed = {p.relative_to(bundle).as_posix(): {"sha256": resultsets.sha256(p)} for p in files}
+    listed = {p.relative_to(bundle).as_posix(): {"sha256": comparisons.sha256(p)} for p in files}
     (bundle / "manifest.json").write_text(json.dumps({"files": listed}))
-    found = resultsets.locate(str(bundle))
+    found = comparisons.locate(str(bundle))
     assert found.manifest and found.root == str(bundle / "cells")
-    resultsets.verify_manifest(found)
+    comparisons.verify_manifest(found)
     victim = next((bundle / "cells").rglob("cell.parquet"))
     victim.write_bytes(victim.read_bytes()[:-1] + b"\0")
-    with pytest.raises(resultsets.MergeError, match="does not match the sha256"):
-        resultsets.verify_manifest(found)
+    with pytest.raises(comparisons.MergeError, match="does not match the sha256"):
+        comparisons.verify_manifest(found)
 
 
 def test_included_files_skip_this_studys_own_cells(two_sets):
-    h100 = resultsets.locate(str(two_sets / "h100"))
+    h100 = comparisons.locate(str(two_sets / "h100"))
     own = [h100.files[0]]
-    assert resultsets.included_files([h100, h100], own) == list(h100.files[1:])
-    assert resultsets.included_files([h100], [], str(two_sets / "h100" / "results" / "cells" / "machine=h100")) == []
+    assert comparisons.included_files([h100, h100], own) == list(h100.files[1:])
+    assert comparisons.included_files([h100], [], str(two_sets / "h100" / "results" / "cells" / "machine=h100")) == []
 
 
 # Cross-machine comparisons -------------------------------------------------------------------
 
 
 def merged_raw(two_sets):
-    h100, m1 = (resultsets.locate(str(two_sets / m)) for m in ("h100", "m1"))
+    h100, m1 = (comparisons.locate(str(two_sets / m)) for m in ("h100", "m1"))
     return resultsets.merge([("m1", read(m1)), ("h100", read(h100))])
 
 
@@ -148,29 +150,28 @@ def test_machine_device_axis_against_each_baseline(two_sets):
 
 
 def test_one_machine_has_no_cross_machine_rows(two_sets):
-    raw = read(resultsets.locate(str(two_sets / "h100")))
+    raw = read(comparisons.locate(str(two_sets / "h100")))
     assert machine_axis.compare_machines(raw, ["h100/cpu"]).empty
 
 
 def test_baselines_must_name_a_machine_and_device_of_the_study():
     config = {"machine": "m1max", "devices": ["cpu", "mps"], "cross_machine_baselines": ["m1max/mps", "h100/cuda"]}
-    machine_axis.check_baselines(config, {"h100": {"cpu", "cuda"}})
+    comparisons.check_baselines(config, {"h100": {"cpu", "cuda"}})
     with pytest.raises(ConfigError, match=r"cross_machine_baselines\[1\].*'h100' is neither.*known machines: m1max"):
-        machine_axis.check_baselines(config, {})
+        comparisons.check_baselines(config, {})
     config["cross_machine_baselines"] = ["m1max/cuda"]
     with pytest.raises(ConfigError, match=r"cross_machine_baselines\[0\].*no device 'cuda'; its devices: cpu, mps"):
-        machine_axis.check_baselines(config, {})
+        comparisons.check_baselines(config, {})
 
 
 def test_speedup_markdown_pivots_batch_sizes_and_names_machines(two_sets):
-    from speedatlas.analyze import aggregate
 
     raw = merged_raw(two_sets)
     speedups = pd.concat([
         machine_axis.compare_machines(raw, ["m1max/mps"], resamples=200),
         tables.speedup_table(raw, "cpu", "current", resamples=200),
     ])
-    text = aggregate.speedups_markdown(speedups)
+    text = speedup_tables.speedups_markdown(speedups)
     assert "### Speed-ups across machines" in text and "| h100/cuda vs m1max/mps | resnet18 | infer | 5.00× [" in text
     device = text.split("### Device speed-ups", 1)[1]
     assert "| comparison | machine | model | mode | batch 4 |" in device

@@ -7,6 +7,9 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
+from speedatlas.present.report import seed as seed_report
+from speedatlas.present.report import epochs as epochs_report
+from speedatlas.plan import comparisons
 from speedatlas.analyze import epoch_table, seed_side_by_side, tables
 from speedatlas.measure import cellio
 from speedatlas.plan.config import ConfigError
@@ -100,7 +103,7 @@ def test_side_by_side_markdown(fake_study):
     epoch_table, cells, speedups = fake_study
     published, notes = seed_side_by_side.load_published(PUBLISHED)
     table = seed_side_by_side.side_by_side(published, epoch_table, cells, speedups, "cpu", "current", "m", images=1000)
-    text = seed_side_by_side.side_by_side_markdown(table, notes, "config/published/seed_m1max.csv")
+    text = seed_report.side_by_side_markdown(table, notes, "config/published/seed_m1max.csv")
     assert text.startswith("## Seed study, side by side")
     assert "> Published epoch times of the seed study" in text
     assert "| resnet18 | 4 | mps | 18.61 | 2.26× |" in text
@@ -111,14 +114,14 @@ def test_side_by_side_markdown(fake_study):
 
 
 def test_published_file_is_found_or_refused(tmp_path):
-    assert seed_side_by_side.resolve_published(None, REPO, tmp_path) is None
-    assert seed_side_by_side.resolve_published("config/published/seed_m1max.csv", REPO, tmp_path) == PUBLISHED.resolve()
+    assert comparisons.resolve_published(None, REPO, tmp_path) is None
+    assert comparisons.resolve_published("config/published/seed_m1max.csv", REPO, tmp_path) == PUBLISHED.resolve()
     with pytest.raises(ConfigError, match="key 'published': 'nope.csv' is not a file"):
-        seed_side_by_side.resolve_published("nope.csv", REPO, tmp_path)
+        comparisons.resolve_published("nope.csv", REPO, tmp_path)
 
 
 def test_epochs_markdown(fake_study):
-    text = epoch_table.epochs_markdown(fake_study[0])
+    text = epochs_report.epochs_markdown(fake_study[0])
     assert text.startswith("## Epoch workload (mnist_epoch)")
     line = next(l for l in text.splitlines() if l.startswith("| resnet18 | cpu | train | 4 |"))
     cells = [c.strip() for c in line.strip("|").split("|")]

@@ -9,7 +9,6 @@ import os
 import threading
 import time
 
-import pytest
 from conftest import locked
 
 from speedatlas import cellkey

@@ -4,7 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from speedatlas.analyze import aggregate, tables
+from speedatlas.present.report import speedup_tables
+from speedatlas.present import formatting
+from speedatlas.analyze import tables
 from speedatlas.measure import cellio
 
 
@@ -75,9 +77,9 @@ def test_torch_version_speedup():
 
 def test_markdown():
     raw = frame(raw_cell("cpu", median=1.0), raw_cell("mps", median=0.25, seed=1))
-    text = aggregate.speedups_markdown(tables.speedup_table(raw, "cpu", "current"))
+    text = speedup_tables.speedups_markdown(tables.speedup_table(raw, "cpu", "current"))
     assert "### Device speed-ups" in text and "mps vs cpu" in text and "4.0" in text
-    assert tables.markdown_table(pd.DataFrame({"a": ["x|y"]})) == "| a |\n|---|\n| x\\|y |\n"
+    assert formatting.markdown_table(pd.DataFrame({"a": ["x|y"]})) == "| a |\n|---|\n| x\\|y |\n"
 
 
 def test_read_cells_checks_schema(tmp_path):

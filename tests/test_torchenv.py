@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
 import sys
 
@@ -12,8 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import REPO
 
+from speedatlas.present.report import torch_versions as torch_versions_report
 from speedatlas import cellkey
-from speedatlas.analyze import tables, version_axis
+from speedatlas.analyze import version_axis
 from speedatlas.measure.hardware import devices, envinfo
 from speedatlas.measure import supervisor
 from speedatlas.plan import torch_envs
@@ -175,9 +175,9 @@ def test_versions_table_groups_by_the_actual_version():
     assert table["requested"].tolist() == ["2.0", "current", "2.99"]
     assert table["cells ok"].tolist() == [1, 1, 0] and table["cells not ok"].tolist() == [1, 0, 1]
     assert "no wheel" in table["why not"].iloc[2] and table["why not"].iloc[0] == ""
-    section = "\n".join(version_axis.report_section(cells_frame()))
+    section = "\n".join(torch_versions_report.report_section(cells_frame()))
     assert "## Torch versions" in section and "--forcerun .speedatlas/envs/torch-<version>/env.json" in section
-    assert version_axis.report_section(cells_frame().iloc[:1]) == []
+    assert torch_versions_report.report_section(cells_frame().iloc[:1]) == []
 
 
 def test_speedups_name_the_actual_versions():

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from speedatlas.analyze import dtype_support_table
+from speedatlas.plan import support_jobs
 from speedatlas.plan import matrix
 from speedatlas.plan.config import ConfigError, prepare
 
@@ -85,11 +85,11 @@ def test_mistakes_name_key_and_value(config, fragments):
 
 def test_a_probe_per_device_and_torch_version_covering_every_dtype():
     config = prepare({"models": ["resnet18"], "devices": ["cpu", "mps"], "torch_versions": ["current", "2.5"]}, MODELS)
-    jobs = dtype_support_table.expand(config)
+    jobs = support_jobs.expand(config)
     assert len(jobs) == 4 and len({j.path for j in jobs}) == 4
     spec = json.loads(jobs[0].spec())
     assert spec["dtypes"] == ["float32", "float16", "bfloat16"] and list(spec) == sorted(spec)
     assert spec["tolerance"]["train"]["bfloat16"] == 0.15
     assert jobs[0].path.startswith("results/support/machine=local/torch=")
     off = prepare({"models": ["resnet18"], "dtype_support": {"enabled": False, "model": "nonexistent"}}, MODELS)
-    assert dtype_support_table.expand(off) == []
+    assert support_jobs.expand(off) == []

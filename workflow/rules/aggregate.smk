@@ -29,13 +29,6 @@ rule aggregate:
             subcategory="Speed-ups",
             labels={"table": "speed-ups", "format": "CSV"},
         ),
-        speedups_md=report(
-            "results/tables/speedups.md",
-            caption="../report/speedups_md.rst",
-            category="Tables",
-            subcategory="Speed-ups",
-            labels={"table": "speed-ups", "format": "Markdown"},
-        ),
     log:
         "results/logs/aggregate.log",
     conda:

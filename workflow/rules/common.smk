@@ -15,9 +15,7 @@ sys.path.insert(0, str(REPO / "workflow"))
 
 from speedatlas import cellkey  # noqa: E402
 from speedatlas.plan import config as study_config  # noqa: E402
-from speedatlas.analyze import dtype_support_table  # noqa: E402
-from speedatlas.plan import launch, matrix, torch_envs  # noqa: E402
-from speedatlas.analyze import seed_side_by_side as seed_study  # noqa: E402
+from speedatlas.plan import comparisons, launch, matrix, support_jobs, torch_envs  # noqa: E402
 from speedatlas.plan.job_env import export_job_environment  # noqa: E402
 
 DEFAULT_CONFIG = REPO / "config" / "config.yaml"
@@ -53,10 +51,10 @@ if workflow.is_main_process:
 
     for line in quarantine.quarantine_cells([cell.path for cell in CELLS]):
         print(line, file=sys.stderr)
-SUPPORT_JOBS = dtype_support_table.expand(STUDY)
+SUPPORT_JOBS = support_jobs.expand(STUDY)
 SUPPORT_BY_PATH = {job.path: job for job in SUPPORT_JOBS}
 try:
-    PUBLISHED = seed_study.resolve_published(STUDY["published"], REPO, Path.cwd())
+    PUBLISHED = comparisons.resolve_published(STUDY["published"], REPO, Path.cwd())
 except study_config.ConfigError as error:
     raise WorkflowError(f"speedatlas config error: {error}") from None
 
@@ -64,21 +62,17 @@ except study_config.ConfigError as error:
 mimetypes.add_type("application/vnd.apache.parquet", ".parquet")
 
 # Result sets of other machines (include_results): located and checked before any job starts.
-from speedatlas.analyze import machine_axis, resultsets  # noqa: E402
-
 try:
-    INCLUDED_SETS = [resultsets.locate(entry, i) for i, entry in enumerate(STUDY["include_results"])]
-    machine_axis.check_baselines(STUDY, resultsets.devices_by_machine(INCLUDED_SETS))
-except (resultsets.MergeError, study_config.ConfigError) as error:
+    INCLUDED_SETS = [comparisons.locate(entry, i) for i, entry in enumerate(STUDY["include_results"])]
+    comparisons.check_baselines(STUDY, comparisons.devices_by_machine(INCLUDED_SETS))
+except (comparisons.MergeError, study_config.ConfigError) as error:
     raise WorkflowError(f"speedatlas config error: {error}") from None
 # Bundles are checked against their manifest.json now, not after every cell has been timed.
-from speedatlas.analyze import bundlecheck  # noqa: E402
-
 try:
-    bundlecheck.verify_bundles(INCLUDED_SETS)
-except resultsets.MergeError as error:
+    comparisons.verify_bundles(INCLUDED_SETS)
+except comparisons.MergeError as error:
     raise WorkflowError(f"speedatlas: an included bundle was changed: {error}") from None
-INCLUDED_FILES = resultsets.included_files(
+INCLUDED_FILES = comparisons.included_files(
     INCLUDED_SETS, [cell.path for cell in CELLS], f"results/cells/machine={STUDY['machine']}"
 )
 

@@ -1,4 +1,23 @@
-# The Markdown report: built from tables and plots only.
+# The Markdown report and the speed-up tables for people: built from tables and plots only.
+
+
+rule speedups_md:
+    input:
+        speedups="results/tables/speedups.parquet",
+    output:
+        md=report(
+            "results/tables/speedups.md",
+            caption="../report/speedups_md.rst",
+            category="Tables",
+            subcategory="Speed-ups",
+            labels={"table": "speed-ups", "format": "Markdown"},
+        ),
+    log:
+        "results/logs/speedups_md.log",
+    conda:
+        "../../envs/speedatlas.yaml"
+    script:
+        "../scripts/speedups_md.py"
 
 
 rule report_md:

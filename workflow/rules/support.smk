@@ -8,11 +8,9 @@ rule dtype_support:
     input:
         unpack(get_cell_env),
     output:
-        support=dtype_support_table.SUPPORT_PATTERN,
+        support=support_jobs.SUPPORT_PATTERN,
     log:
-        dtype_support_table.SUPPORT_PATTERN.replace("results/support/", "results/logs/support/").replace(
-            ".parquet", ".log"
-        ),
+        support_jobs.SUPPORT_PATTERN.replace("results/support/", "results/logs/support/").replace(".parquet", ".log"),
     wildcard_constraints:
         **get_support_wildcard_constraints(),
     conda:

@@ -5,7 +5,7 @@ import sys
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 - injected by snakemake
 
 from speedatlas.analyze.aggregate import write_tables  # noqa: E402
-from speedatlas.analyze.resultsets import MergeError  # noqa: E402
+from speedatlas.plan.comparisons import MergeError  # noqa: E402
 from speedatlas.measure.process.notice import notify  # noqa: E402
 from speedatlas.plan.quarantine import UnreadableCell  # noqa: E402
 
@@ -15,7 +15,6 @@ try:
         snakemake.output.cells,  # noqa: F821
         snakemake.output.speedups,  # noqa: F821
         snakemake.output.speedups_csv,  # noqa: F821
-        snakemake.output.speedups_md,  # noqa: F821
         included=list(snakemake.input.included),  # noqa: F821
         **dict(snakemake.params.items()),  # noqa: F821
     )

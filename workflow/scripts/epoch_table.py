@@ -4,6 +4,6 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 - injected by snakemake
 
-from speedatlas.analyze.epoch_table import write_epoch_tables  # noqa: E402
+from speedatlas.present.report.table_sections import write_epoch_tables  # noqa: E402
 
 write_epoch_tables(snakemake.input.cells, snakemake.output.epochs, snakemake.output.md)  # noqa: F821

@@ -4,7 +4,7 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 - injected by snakemake
 
-from speedatlas.analyze.seed_side_by_side import write_side_by_side  # noqa: E402
+from speedatlas.present.report.table_sections import write_side_by_side  # noqa: E402
 
 write_side_by_side(
     snakemake.input.published[0],  # noqa: F821

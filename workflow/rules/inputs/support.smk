@@ -7,7 +7,7 @@ def get_support_outputs():
 
 def get_support_spec(wildcards):
     """The probe's own settings, canonical JSON: the params trigger reruns exactly this probe."""
-    spec = SUPPORT_BY_PATH[dtype_support_table.SUPPORT_PATTERN.format(**wildcards)].spec()
+    spec = SUPPORT_BY_PATH[support_jobs.SUPPORT_PATTERN.format(**wildcards)].spec()
     if wildcards.torch == torch_envs.CURRENT:
         return spec
     # as a cell: the environment travels with the spec (a failed build becomes `unavailable`)
@@ -25,5 +25,5 @@ def get_support_files():
 
 def get_support_wildcard_constraints():
     """The probes' own constraints (their dtypes and devices need not be the cells')."""
-    values = dtype_support_table.wildcard_values(SUPPORT_JOBS)
+    values = support_jobs.wildcard_values(SUPPORT_JOBS)
     return {key: "|".join(re.escape(v) for v in vals) or "(?!)" for key, vals in values.items()}

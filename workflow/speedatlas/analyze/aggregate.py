@@ -14,39 +14,10 @@ from speedatlas.analyze import (
     multiprocess,
     peaks,
     resultsets,
-    speedup_markdown,
     tables,
     version_axis,
 )
 from speedatlas.plan import quarantine
-
-SPEEDUP_MD_COLUMNS = {
-    "machine_device": ("Speed-ups across machines", "baseline machine/device"),
-    "device": ("Device speed-ups", "baseline device"),
-    "torch_requested": ("Torch-version speed-ups", "baseline torch"),
-    "dtype": ("dtype speed-ups (autocast over float32)", "float32"),
-    "variant": ("Variant speed-ups (over eager)", "eager"),
-    "batch_size": ("Batch-size scaling (throughput over the smallest batch)", "smallest batch"),
-}
-
-
-def speedups_markdown(speedups: pd.DataFrame) -> str:
-    """One section per axis: rows = comparison and cell, columns = batch sizes, 'x.xx× [lo–hi]'."""
-    if speedups.empty:
-        return "_No speed-up could be computed: fewer than two comparable cells ran._\n"
-    parts = []
-    for axis, (title, _) in SPEEDUP_MD_COLUMNS.items():
-        frame = speedups[speedups["axis"] == axis]
-        if frame.empty:
-            continue
-        if axis == version_axis.AXIS and "candidate_torch_version" in frame:
-            # name the builds that actually ran, the requested prefix in brackets
-            frame = frame.assign(
-                candidate=[version_axis.label(r.candidate, r.candidate_torch_version) for r in frame.itertuples()],
-                baseline=[version_axis.label(r.baseline, r.baseline_torch_version) for r in frame.itertuples()],
-            )
-        parts.append(f"### {title}\n\n" + speedup_markdown.axis_markdown(frame, axis, speedup_markdown.varying_keys(speedups)))
-    return "\n".join(parts)
 
 
 def write_tables(
@@ -54,7 +25,6 @@ def write_tables(
     cells_out: str,
     speedups_out: str,
     speedups_csv: str,
-    speedups_md: str,
     baseline_device: str,
     baseline_torch: str,
     confidence: float,
@@ -95,9 +65,8 @@ def write_tables(
     speedups = version_axis.add_actual_versions(speedups, cells)
     speedups = multiprocess.mark_host_bound(speedups, cells, cellkey.KEY_COLUMNS)
     speedups = energy_tables.add_energy_ratios(speedups, raw, confidence, resamples, seed, energy)
-    for path in (cells_out, speedups_out, speedups_csv, speedups_md):
+    for path in (cells_out, speedups_out, speedups_csv):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     cells.to_parquet(cells_out, index=False)
     speedups.to_parquet(speedups_out, index=False)
     speedups.to_csv(speedups_csv, index=False)
-    Path(speedups_md).write_text(speedups_markdown(speedups))

@@ -1,99 +1,21 @@
-"""The measured dtype support matrix: jobs to run, and the table and report section they make.
+"""The measured dtype support matrix as a table.
 
-One probe job (speedatlas.measure.dtype_probe) per device × torch version, covering every dtype, writes
-results/support/…/support.parquet; this module expands the config into those jobs (pure, like
-speedatlas.plan.matrix) and turns their rows into results/tables/dtype_support.{parquet,md}.
-Orchestration side (pandas).
+One probe job (speedatlas.measure.dtype_probe) per device × torch version, covering every dtype,
+writes results/support/…/support.parquet (the jobs: speedatlas.plan.support_jobs); this module
+turns their rows into results/tables/dtype_support.parquet (its report section:
+speedatlas.present.report.dtype_support). Orchestration side (pandas).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
 
 import pandas as pd
 import pyarrow.dataset as ds
 
-from speedatlas.analyze.tables import escape_markdown, markdown_table
 from speedatlas.measure import cellio
-from speedatlas.measure.dtype_probe import OUTCOMES, SCHEMA_FILE
-
-# Bump when what a probe measures changes: it is part of every probe's params.
-SUPPORT_PROTOCOL_VERSION = 1
-DTYPES = ("float32", "float16", "bfloat16")
-KEYS = ("machine", "torch", "device")
-SUPPORT_PATTERN = "results/support/" + "/".join(f"{k}={{{k}}}" for k in KEYS) + "/support.parquet"
-
-
-@dataclass(frozen=True, order=True)
-class SupportJob:
-    """One probe: its key (the path) and everything that determines its result (the params)."""
-
-    machine: str
-    torch: str
-    device: str
-    model: str
-    input_size: int
-    batch: int
-    train_steps: int
-    num_classes: int
-    seed: int
-    cpu_threads: int
-    methods: tuple[str, ...]
-    tolerance: str  # canonical JSON {"infer": {dtype: tol}, "train": {dtype: tol}} (hashable)
-
-    @property
-    def path(self) -> str:
-        return SUPPORT_PATTERN.format(**{k: getattr(self, k) for k in KEYS})
-
-    def spec(self) -> str:
-        """Canonical JSON (sorted keys): Snakemake's params trigger reruns exactly this probe."""
-        fields = {
-            k: getattr(self, k)
-            for k in ("machine", "torch", "device", "model", "input_size", "batch", "train_steps",
-                      "num_classes", "seed", "cpu_threads")
-        }
-        fields.update(
-            dtypes=list(DTYPES),
-            methods=list(self.methods),
-            tolerance=json.loads(self.tolerance),
-            protocol=SUPPORT_PROTOCOL_VERSION,
-        )
-        return json.dumps(fields, sort_keys=True)
-
-
-def expand(config: dict[str, Any]) -> list[SupportJob]:
-    """Every configured device × every torch version (none when turned off); each job probes
-    every dtype."""
-    probe = config["dtype_support"]
-    if not probe["enabled"]:
-        return []
-    tolerance = json.dumps({"infer": probe["tolerance"], "train": probe["train_tolerance"]}, sort_keys=True)
-    jobs = {
-        SupportJob(
-            machine=config["machine"],
-            torch=torch_version,
-            device=device,
-            model=probe["model"],
-            input_size=probe["input_size"],
-            batch=probe["batch"],
-            train_steps=probe["train_steps"],
-            num_classes=config["num_classes"],
-            seed=config["seed"],
-            cpu_threads=config["cpu_threads"],
-            methods=tuple(probe["methods"]),
-            tolerance=tolerance,
-        )
-        for torch_version in config["torch_versions"]
-        for device in config["devices"]
-    }
-    return sorted(jobs)
-
-
-def wildcard_values(jobs: list[SupportJob]) -> dict[str, list[str]]:
-    return {k: sorted({str(getattr(job, k)) for job in jobs}) for k in KEYS}
+from speedatlas.measure.dtype_probe import SCHEMA_FILE
+from speedatlas.plan.support_jobs import DTYPES
 
 
 def read_support(paths: Iterable[str]) -> pd.DataFrame:
@@ -122,119 +44,3 @@ def support_table(rows: pd.DataFrame) -> pd.DataFrame:
     frame["_method"] = frame["method"].map({"native": 0, "autocast": 1, "cast": 2})
     frame = frame.sort_values(["machine", "torch_requested", "_device", "_dtype", "mode", "_method"])
     return frame.drop(columns=["_device", "_dtype", "_method"]).reset_index(drop=True)
-
-
-def _cell(row: pd.Series) -> str:
-    """One matrix entry: the outcome, with the drift or a short reason."""
-    outcome = row["outcome"]
-    if outcome == "runs":
-        text = f"runs ({row['drift']:.1e})"
-    elif outcome == "drift":
-        text = f"**drift {row['drift']:.1e}** > {row['tolerance']:.0e}"
-    elif outcome == "nonfinite":
-        text = "**non-finite**"
-    elif outcome == "raises":
-        text = f"**raises** ({escape_markdown(row['error_kind'] or 'error')})"
-    elif outcome == "crashes":
-        text = "**crashes**"
-    else:
-        text = str(outcome)
-    if isinstance(row.get("note"), str) and row["note"]:
-        text += " †"
-    return text
-
-
-SUPPORT_METHOD = """\
-Measured, not quoted: for each device × dtype × mode, a seeded `{model}` ({input_size}×{input_size},
-batch {batch}) runs on the device and is compared with a float32 run on the CPU with the same
-weights and inputs. *infer* compares the logits (drift = max |x − ref| / max |ref|); *train*
-runs {train_steps} Adam steps (lr 0.001) on the batch and compares how far its loss fell
-(drift = |Δ − Δref| / |Δref|, Δ = first loss − loss after the steps; the loss after a few Adam
-steps is itself chaotic in low precision, its fall is not).
-Methods: *autocast* = `torch.autocast`, as speedatlas's timing cells run float16/bfloat16; *cast* =
-model and inputs converted to the dtype. An outcome is *runs* when the output is finite and the
-drift (in parentheses) is within the dtype's tolerance (inference: {tol_infer}; training:
-{tol_train}), *drift* beyond it, *non-finite*, *raises* (the exception is listed below), *crashes*
-(the process died), or *unavailable*. Pure float16 training with Adam is expected to go
-non-finite: Adam's eps (1e-8) underflows to 0 in float16; that is why real float16 training
-(and speedatlas) uses autocast.
-"""
-
-
-# The claims a 2025 write-up (M2, recent PyTorch) makes about dtypes on mps, which the matrix
-# tests on the user's own torch (seed-study §3).
-MPS_CLAIMS = {
-    "float32": "supported, the safe default",
-    "float16": "limited: some ops raise, results may be inaccurate or fall back to CPU",
-    "bfloat16": "not supported",
-}
-
-
-def claims_markdown(table: pd.DataFrame, device: str = "mps") -> str:
-    """The blog's claimed mps table beside what this torch measurably does on mps."""
-    rows = []
-    for dtype, claim in MPS_CLAIMS.items():
-        measured = table[(table["device"] == device) & (table["dtype"] == dtype)]
-        if measured.empty:
-            verdict = "not probed"
-        elif (measured["outcome"] == "unavailable").all():
-            verdict = "not measured here (no mps on this machine)"
-        else:
-            verdict = "; ".join(
-                f"{r.mode} · {r.method}: {r.outcome}" + (f" ({r.drift:.1e})" if pd.notna(r.drift) else "")
-                for r in measured.itertuples()
-            )
-        rows.append({"dtype": dtype, "claimed for mps (2025 write-up)": claim, "measured on mps": verdict})
-    return "The write-up's claims beside the measurement:\n\n" + markdown_table(pd.DataFrame(rows))
-
-
-def support_markdown(table: pd.DataFrame) -> str:
-    """The report section 'dtype support (measured)': a matrix, then the errors in full."""
-    out = ["## dtype support (measured)\n"]
-    if table.empty:
-        out.append("_The dtype support probes are turned off (`dtype_support.enabled: false`)._\n")
-        return "\n".join(out)
-    first = table.iloc[0]
-    tol = {mode: ", ".join(f"{d} {t:g}" for d, t in table[table["mode"] == mode].groupby("dtype", sort=False)["tolerance"].first().items())
-           for mode in ("infer", "train")}
-    out.append(
-        SUPPORT_METHOD.format(model=first["model"], input_size=first["input_size"], batch=first["batch_size"],
-                              train_steps=first["train_steps"], tol_infer=tol["infer"] or "-", tol_train=tol["train"] or "-")
-    )
-    frame = table.copy()
-    frame["entry"] = frame.apply(_cell, axis=1)
-    frame["torch_version"] = frame["torch_version"].fillna(frame["torch_requested"])
-    index = ["machine", "torch_version", "device", "dtype", "method"]
-    wide = frame.pivot_table(index=index, columns="mode", values="entry", aggfunc="first", sort=False)
-    wide = wide[[m for m in ("infer", "train") if m in wide]].reset_index().fillna("")
-    wide = wide.rename(columns={"torch_version": "torch"})
-    wide.columns.name = None
-    if wide["machine"].nunique() == 1:
-        wide = wide.drop(columns="machine")
-    out.append(markdown_table(wide, markup=[m for m in ("infer", "train") if m in wide]))
-    if (table["device"] == "mps").any():
-        out.append(claims_markdown(table))
-    counts = table["outcome"].value_counts()
-    out.append("Outcomes: " + ", ".join(f"{counts.get(o, 0)} {o}" for o in OUTCOMES if counts.get(o, 0)) + ".\n")
-    problems = table[table["error"].notna() & (table["outcome"] != "unavailable")]
-    if len(problems):
-        out.append("Errors, in full:\n")
-        view = problems[["device", "dtype", "mode", "method", "outcome", "error"]]
-        out.append(markdown_table(view))
-    notes = table[table["note"].notna()]
-    if len(notes):
-        out.append("† " + "; ".join(sorted(set(f"{r.device} {r.dtype} {r.mode}: {r.note}" for r in notes.itertuples()))) + ".\n")
-    absent = sorted(table.loc[table["outcome"] == "unavailable", "device"].unique())
-    if absent:
-        out.append(f"Not on this machine: {', '.join(absent)} (unavailable). Run the study where they exist to fill them in.\n")
-    return "\n".join(out)
-
-
-def write_support_tables(paths: Iterable[str], parquet: str, md: str) -> None:
-    """The dtype_support_table rule's one call."""
-    from pathlib import Path
-
-    table = support_table(read_support(paths))
-    Path(parquet).parent.mkdir(parents=True, exist_ok=True)
-    table.to_parquet(parquet, index=False)
-    Path(md).write_text(support_markdown(table))

@@ -18,20 +18,9 @@ import pandas as pd
 
 from speedatlas import cellkey
 from speedatlas.analyze import tables
-from speedatlas.plan.config import ConfigError
+from speedatlas.plan.comparisons import SEPARATOR, split
 
 AXIS = "machine_device"
-SEPARATOR = "/"
-
-
-def label(machine: str, device: str) -> str:
-    """'m1max/mps': how a machine and device are named in tables and sentences."""
-    return f"{machine}{SEPARATOR}{device}"
-
-
-def split(value: str) -> tuple[str, str]:
-    machine, _, device = value.partition(SEPARATOR)
-    return machine, device
 
 
 def compare_machines(
@@ -79,26 +68,3 @@ def _columns() -> list[str]:
 
 def raw_columns_only() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=object) for c in (*cellkey.KEY_COLUMNS, "status", "step_time_s")})
-
-
-def check_baselines(config: dict, devices_by_machine: dict[str, set[str]]) -> None:
-    """Each `cross_machine_baselines` entry must name a machine and device of the study.
-
-    `devices_by_machine` holds the included result sets' machines and their devices; this
-    machine's devices come from the config.
-    """
-    known = {config["machine"]: set(config["devices"])}
-    for machine, devices in devices_by_machine.items():
-        known.setdefault(machine, set()).update(devices)
-    for index, entry in enumerate(config["cross_machine_baselines"]):
-        machine, device = split(entry)
-        if machine not in known:
-            raise ConfigError(
-                f"key 'cross_machine_baselines[{index}]': machine {machine!r} is neither this machine "
-                f"({config['machine']!r}) nor in include_results; known machines: {', '.join(sorted(known))}"
-            )
-        if device not in known[machine]:
-            raise ConfigError(
-                f"key 'cross_machine_baselines[{index}]': machine {machine!r} has no device {device!r}; "
-                f"its devices: {', '.join(sorted(known[machine]))}"
-            )

@@ -105,38 +105,6 @@ def is_multiprocess(ids: np.ndarray) -> bool:
     return len(ids) > 1 and bool(np.any(ids != ids[0]))
 
 
-def single_process_note(cells: pd.DataFrame) -> str | None:
-    """One sentence for the report when intervals come from a single process."""
-    ok = cells[cells["status"] == "ok"] if "status" in cells else cells
-    if ok.empty or "processes" not in ok:
-        return None
-    single = int((ok["processes"] <= 1).sum())
-    if single == 0:
-        return None
-    share = "All" if single == len(ok) else f"{single} of {len(ok)}"
-    return (
-        f"{share} ok cells were measured in a single process (timing.processes = 1): their intervals "
-        "show the spread of that process's samples only, not the variation between fresh processes, "
-        "so a rerun can land outside them (most often for host-bound cells)."
-    )
-
-
-def host_bound_note(cells: pd.DataFrame, host_bound_share: float) -> str | None:
-    """The report's one sentence on host-bound cells (None when there are none)."""
-    if "host_bound" not in cells:
-        return None
-    bound = cells[cells["host_bound"].fillna(False).astype(bool)]
-    if bound.empty:
-        return None
-    measured = int(cells["host_share"].notna().sum())
-    return (
-        f"{len(bound)} of {measured} accelerator cells are host-bound (marked † in the speed-up tables): "
-        f"the Python host needed at least {host_bound_share:.0%} of the synchronised step time just to issue "
-        "the step's kernels, so these cells measure the CPU's kernel-launch speed more than the accelerator, "
-        "and they move more between processes and machines."
-    )
-
-
 def host_bound_keys(cells: pd.DataFrame, keys: Sequence[str]) -> set[tuple]:
     if "host_bound" not in cells:
         return set()

@@ -1,6 +1,7 @@
-"""Result sets of other machines: find them, verify them and merge them with this study's cells.
+"""Result sets of other machines: read their cells and merge them with this study's.
 
-A result set is a Hive-partitioned tree of cell files (`machine=…/workload=…/…/cell.parquet`) as
+Where they are and whether a bundle is intact was settled while the plan was built
+(speedatlas.plan.comparisons). A result set is a Hive-partitioned tree of cell files (`machine=…/workload=…/…/cell.parquet`) as
 another machine's `results/cells` holds it, or a published bundle (`results/publish/<name>/`, with
 `cells/` and a sha256 manifest). Cell files carry their own environment columns, so merging
 loses nothing. Like pyperf, we refuse to merge sets that disagree about what a machine is (one
@@ -11,21 +12,16 @@ Orchestration side (pyarrow, pandas); pure functions of paths and DataFrames.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
 import pyarrow.dataset as ds
 
 from speedatlas import cellkey
 from speedatlas.measure import cellio
+from speedatlas.plan.comparisons import PARTITIONING, HashCache, MergeError, ResultSet, locate, verify_manifest
 
-MANIFEST = "manifest.json"
 LOCAL_SOURCE = "this study"
 
 # Columns an included cell file must have; newer optional columns may be missing (older sets).
@@ -33,134 +29,6 @@ REQUIRED_COLUMNS = (*cellkey.KEY_COLUMNS, "status", "error", "step_time_s")
 # What identifies a machine (pyperf's "checked metadata"): per label, and per label and device.
 CHECKED_PER_MACHINE = ("cpu_model",)
 CHECKED_PER_DEVICE = ("device_name",)
-
-
-_PARTITIONING = ds.partitioning(pa.schema([(key, pa.string()) for key in cellkey.KEYS]), flavor="hive")
-
-
-class MergeError(ValueError):
-    """Result sets that cannot be merged, or an include entry that holds no result set."""
-
-
-@dataclass(frozen=True)
-class ResultSet:
-    """One configured `include_results` entry, located on disk."""
-
-    source: str  # the entry as the user wrote it
-    root: str  # Hive root: the folder holding the machine=… folders
-    files: tuple[str, ...]  # its cell files, sorted
-    manifest: str | None  # a published bundle's manifest.json
-
-    @property
-    def machines(self) -> list[str]:
-        return sorted({machine_of(path, self.root) for path in self.files})
-
-
-def machine_of(path: str, root: str) -> str:
-    """The machine label of a cell file, from its first path partition below the root."""
-    first = Path(os.path.relpath(path, root)).parts[0]
-    return first.split("=", 1)[1]
-
-
-def _has_machine_folders(folder: Path) -> bool:
-    return folder.is_dir() and any(c.is_dir() and c.name.startswith("machine=") for c in folder.iterdir())
-
-
-def locate(entry: str, index: int = 0) -> ResultSet:
-    """Find the Hive root, cell files and manifest of one `include_results` entry.
-
-    Accepts a published bundle (holding manifest.json and cells/), a results/ folder, a
-    results/cells tree, or a single machine=… folder. Hidden and `_` files (unfinished writes are
-    `.cell-*.tmp`) and files that are not at a cell's depth are ignored.
-    """
-    key = f"include_results[{index}]"
-    path = Path(entry)
-    if not path.exists():
-        raise MergeError(f"key '{key}': {entry!r} does not exist")
-    if path.is_file() and path.name == MANIFEST:
-        path = path.parent
-    if not path.is_dir():
-        raise MergeError(f"key '{key}': {entry!r} is not a folder; give a results/ folder, a cells tree or a bundle")
-    manifest = path / MANIFEST
-    within = None
-    for candidate in (path / "cells", path / "results" / "cells", path):
-        if _has_machine_folders(candidate):
-            root = within = candidate
-            break
-    else:
-        if path.name.startswith("machine="):
-            root, within = path.parent, path
-        else:
-            raise MergeError(
-                f"key '{key}': {entry!r} holds no result set; expected machine=… folders, a results/ "
-                "folder or a published bundle (results/publish/<name>/)"
-            )
-    dataset = ds.dataset(str(within), format="parquet", partitioning=_PARTITIONING, ignore_prefixes=[".", "_"])
-    files = tuple(sorted(f for f in dataset.files if _is_cell_path(f, str(root))))
-    for path in files:
-        unsafe = [part for part in Path(os.path.relpath(path, root)).parts[:-1]
-                  if not cellkey.SAFE_LABEL.fullmatch(part.split("=", 1)[1])]
-        if unsafe:
-            raise MergeError(f"key '{key}': {path!r} has a folder name that is not a label ({unsafe[0]!r}); "
-                             "labels are letters, digits, '.', '_', ':' and '-'")
-    if not files:
-        raise MergeError(f"key '{key}': no cell files under {str(within)!r}")
-    return ResultSet(entry, str(root), files, str(manifest) if manifest.is_file() else None)
-
-
-def _is_cell_path(path: str, root: str) -> bool:
-    parts = Path(os.path.relpath(path, root)).parts
-    return (
-        len(parts) == len(cellkey.KEYS) + 1
-        and parts[-1] == cellkey.CELL_FILE
-        and all(part.startswith(f"{key}=") for part, key in zip(parts, cellkey.KEYS))
-    )
-
-
-def included_files(sets: Sequence[ResultSet], local_files: Iterable[str], local_tree: str | None = None) -> list[str]:
-    """Cell files the included sets add to this study, each once.
-
-    Files that are this study's own cells are left out, and so is anything under `local_tree`
-    (this machine's own results/cells/machine=<label> folder: its cells are the ones the config
-    asks for, never stale ones from an older config).
-    """
-    own = {os.path.realpath(p) for p in local_files}
-    local_tree = os.path.realpath(local_tree) + os.sep if local_tree else None
-    seen, out = set(), []
-    for result_set in sets:
-        for path in result_set.files:
-            real = os.path.realpath(path)
-            if real in own or real in seen or (local_tree and real.startswith(local_tree)):
-                continue
-            seen.add(real)
-            out.append(path)
-    return out
-
-
-def sha256(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def verify_manifest(result_set: ResultSet, digest=None) -> None:
-    """A bundle's cell files must match the checksums its manifest lists (no silent corruption).
-
-    `digest(path)` gives a file's sha256 (default: read it; speedatlas.analyze.bundlecheck caches it)."""
-    digest = digest or sha256
-    if result_set.manifest is None:
-        return
-    bundle = Path(result_set.manifest).parent
-    listed = json.loads(Path(result_set.manifest).read_text()).get("files", {})
-    for path in result_set.files:
-        name = Path(os.path.relpath(path, bundle)).as_posix()
-        entry = listed.get(name)
-        if entry is None:
-            raise MergeError(f"{result_set.source}: {name} is not listed in its {MANIFEST}; the bundle was changed by hand")
-        if ("bytes" in entry and os.path.getsize(path) != entry["bytes"]) or digest(path) != entry["sha256"]:
-            raise MergeError(f"{result_set.source}: {name} does not match the sha256 in its {MANIFEST}; the file is corrupt or was edited")
 
 
 def read_result_set(result_set: ResultSet, files: Iterable[str] | None = None) -> pd.DataFrame:
@@ -171,7 +39,7 @@ def read_result_set(result_set: ResultSet, files: Iterable[str] | None = None) -
     files = list(result_set.files if files is None else files)
     if not files:
         return cellio.arrow_schema().empty_table().to_pandas()
-    discovered = ds.dataset(files, format="parquet", partitioning=_PARTITIONING, partition_base_dir=result_set.root)
+    discovered = ds.dataset(files, format="parquet", partitioning=PARTITIONING, partition_base_dir=result_set.root)
     for fragment in discovered.get_fragments():
         present = fragment.physical_schema.names
         missing = [c for c in REQUIRED_COLUMNS if c not in present]
@@ -294,8 +162,6 @@ def read_study(
     `include_roots` are the configured `include_results` entries (re-located here so that the
     aggregate job verifies bundles' manifests); `included` the extra files the rule declared.
     """
-    from speedatlas.analyze.bundlecheck import HashCache  # bundlecheck imports this module
-
     parts = [(LOCAL_SOURCE, read_local(local_files))]
     wanted = {os.path.realpath(p) for p in included}
     for index, entry in enumerate(include_roots):
@@ -305,13 +171,3 @@ def read_study(
         wanted -= {os.path.realpath(f) for f in files}
         parts.append((entry, read_result_set(result_set, files)))
     return merge(parts)
-
-
-def devices_by_machine(sets: Sequence[ResultSet]) -> dict[str, set[str]]:
-    """Machine labels and their devices in the included sets (from the folder names)."""
-    found: dict[str, set[str]] = {}
-    for result_set in sets:
-        for path in result_set.files:
-            parts = Path(os.path.relpath(path, result_set.root)).parts
-            found.setdefault(parts[0].split("=", 1)[1], set()).add(parts[3].split("=", 1)[1])
-    return found

@@ -7,7 +7,6 @@ report can be unit-tested without torch.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -234,8 +233,6 @@ def items_per_step(rows: pd.DataFrame) -> pd.Series:
     return items
 
 
-
-
 BaselinePicker = Callable[[Sequence[Any]], Any]
 
 
@@ -343,37 +340,3 @@ def speedup_table(
     if not frames:
         return pd.DataFrame(columns=SPEEDUP_COLUMNS)
     return pd.concat(frames, ignore_index=True)
-
-
-def format_ratio(value: float, low: float, high: float) -> str:
-    """'5.20× [4.90–5.50]' — the form used in every table and sentence of the report."""
-    return f"{value:.2f}× [{low:.2f}–{high:.2f}]"
-
-
-# Characters that would turn text into markup: code, emphasis, links and images, raw HTML,
-# entities, table cells; `_` only where it could open or close emphasis (not inside mobilenet_v2).
-_MARKUP = re.compile(r"([\\`*\[\]<>|&]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
-
-
-def escape_markdown(value: Any) -> str:
-    """Data as Markdown text: shown as written, never as a link, an image, code or HTML (error
-    texts and names can come from another machine's bundle). One line: a newline would end a
-    table row or a list item."""
-    return _MARKUP.sub(r"\\\1", " ".join(str(value).split("\n")))
-
-
-def markdown_table(frame: pd.DataFrame, markup: Iterable[str] = ()) -> str:
-    """A GitHub-flavoured Markdown table (no tabulate dependency). Every cell is data and
-    escaped, except in the `markup` columns, which hold Markdown we wrote ourselves."""
-    if frame.empty:
-        return "_(none)_\n"
-    ours = set(markup)
-    header = "| " + " | ".join(map(str, frame.columns)) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    escape = [(lambda v: str(v).replace("|", "\\|").replace("\n", " ")) if column in ours else escape_markdown
-              for column in frame.columns]
-    body = [
-        "| " + " | ".join("" if pd.isna(v) else text(v) for text, v in zip(escape, row)) + " |"
-        for row in frame.itertuples(index=False)
-    ]
-    return "\n".join([header, rule, *body]) + "\n"

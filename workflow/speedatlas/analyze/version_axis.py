@@ -13,7 +13,6 @@ import pandas as pd
 from packaging.version import InvalidVersion, Version
 
 from speedatlas import cellkey
-from speedatlas.analyze import tables
 
 AXIS = "torch_requested"
 VERSION_COLUMNS = ("baseline_torch_version", "candidate_torch_version")
@@ -109,24 +108,3 @@ def versions_table(cells: pd.DataFrame) -> pd.DataFrame:
         )
     table = pd.DataFrame(rows).sort_values("_key", kind="stable").drop(columns="_key")
     return table[columns].reset_index(drop=True)
-
-
-NOT_BUILT = "environment could not be built"  # torchenv's failure message, the cells' error
-RETRY_HINT = (
-    "A version whose environment could not be built keeps that result until you retry: "
-    "`uv run snakemake --cores 1 --forcerun .speedatlas/envs/torch-<version>/env.json` "
-    "(or delete that folder), after fixing `torch_versions` or `envs/torch-<version>.txt`.\n"
-)
-
-
-def report_section(cells: pd.DataFrame) -> list[str]:
-    """The report's 'Torch versions' section; nothing for a study of one torch version."""
-    if cells.empty or cells[AXIS].nunique() < 2:
-        return []
-    return [
-        "## Torch versions\n",
-        "Each version other than `current` ran in its own environment built by uv "
-        "(`.speedatlas/envs/torch-<version>/`); tables compare the requested versions and name the "
-        "actual builds, grouped here by the version that actually ran.\n",
-        tables.markdown_table(versions_table(cells)),
-    ] + ([RETRY_HINT] if cells["error"].fillna("").str.contains(NOT_BUILT).any() else [])

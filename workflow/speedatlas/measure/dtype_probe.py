@@ -320,7 +320,7 @@ def supervise(python: str, spec_json: str, out: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="probe every dtype on one device, write the support rows")
     parser.add_argument("--python", help="supervise: run the probe with this interpreter in child processes")
-    parser.add_argument("--spec", required=True, help="canonical JSON of the probe (dtype_support_table.SupportJob.spec)")
+    parser.add_argument("--spec", required=True, help="canonical JSON of the probe (speedatlas.plan.support_jobs.SupportJob.spec)")
     parser.add_argument("--out", help="path of the probe's Parquet file")
     parser.add_argument("--progress", help="(child) append each finished dtype's rows to this JSON-lines file")
     args = parser.parse_args(argv)

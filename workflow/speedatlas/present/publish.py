@@ -27,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from speedatlas.analyze.resultsets import MANIFEST, sha256
+from speedatlas.plan.comparisons import MANIFEST, sha256
 from speedatlas.present.report import html_page, sections
 
 FORMAT = "speedatlas-bundle"

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from speedatlas.present.formatting import short_ratio
 from speedatlas.present.plots.style import MODE_ORDER, MODE_TITLES, apply_style, placeholder, save
 
 # Orange (candidate slower) - white (equal) - blue (candidate faster).
@@ -21,21 +22,10 @@ CONTEXT_NAMES = {"torch_requested": "torch"}
 AXIS_ORDER = ("device", "machine_device", "torch_requested", "dtype", "variant")
 
 
-def format_speedup(value: float) -> str:
-    """Short heatmap label: '84×', '5.2×', '0.24×'."""
-    if not math.isfinite(value):
-        return ""
-    if value >= 9.95:
-        return f"{value:.0f}×"
-    if value >= 1:
-        return f"{value:.1f}×"
-    return f"{value:.2f}×"
-
-
 def _interval(row) -> str:
     if not row.significant:
         return "n.s."
-    low, high = format_speedup(row.ci_low).rstrip("×"), format_speedup(row.ci_high).rstrip("×")
+    low, high = short_ratio(row.ci_low).rstrip("×"), short_ratio(row.ci_high).rstrip("×")
     return f"{low}–{high}"
 
 
@@ -116,7 +106,7 @@ def speedup_heatmap(
                 y, x = models.index(row.model), batches.index(row.batch_size)
                 shade = abs(np.log2(row.speedup)) / limit
                 colour = "white" if shade > 0.6 else "#222222"
-                ax.text(x, y - 0.12, format_speedup(row.speedup), ha="center", va="center", fontsize=10,
+                ax.text(x, y - 0.12, short_ratio(row.speedup), ha="center", va="center", fontsize=10,
                         fontweight="bold", color=colour)
                 ax.text(x, y + 0.22, _interval(row), ha="center", va="center", fontsize=7, color=colour,
                         fontstyle="italic" if not row.significant else "normal")

@@ -11,13 +11,13 @@ from typing import Any
 
 import pandas as pd
 
-from speedatlas.analyze.aggregate import speedups_markdown
-from speedatlas.analyze.efficiency import efficiency_markdown
-from speedatlas.analyze.multiprocess import host_bound_note, single_process_note
-from speedatlas.analyze.version_axis import report_section as torch_versions_section
 from speedatlas.present.report import mac_checks, sections
+from speedatlas.present.report.efficiency import efficiency_markdown
 from speedatlas.present.report.energy import energy_section
 from speedatlas.present.report.findings import summary as summary_findings
+from speedatlas.present.report.intervals import interval_notes
+from speedatlas.present.report.speedup_tables import speedups_markdown
+from speedatlas.present.report.torch_versions import report_section as torch_versions_section
 
 
 def findings(cells: pd.DataFrame, speedups: pd.DataFrame, limit: int = 3, confidence: float = 0.95) -> list[str]:
@@ -53,25 +53,6 @@ range; speed-ups are ratios of medians with a {confidence:.0%} percentile-bootst
 where a rerun should land, see below). Only one timing job runs at a time on the machine
 (a Snakemake resource plus an OS file lock), and CPU cells use the configured thread count.
 """
-
-
-def interval_notes(cells: pd.DataFrame, study: dict[str, Any]) -> list[str]:
-    """Where the intervals come from several processes or from one, and which cells are
-    host-bound (issue 14). Read from the cells: the default differs by device."""
-    notes = []
-    ok = cells[cells["status"] == "ok"] if "status" in cells else cells
-    several = ok[ok["processes"] > 1] if "processes" in ok else ok.iloc[0:0]
-    if len(several):
-        counts = sorted(int(p) for p in several["processes"].unique())
-        share = "Each cell" if len(several) == len(ok) else f"{len(several)} of {len(ok)} ok cells"
-        notes.append(
-            f"{share} ran in {' or '.join(map(str, counts))} fresh processes, each building the model, warming up "
-            "and timing its own blocks; a cell's value is the mean of its per-process medians, and its interval "
-            "says where a rerun of the cell should land: a two-level bootstrap (processes, then samples within "
-            "each), widened for the rerun's own noise and for the few processes it resamples."
-        )
-    notes.extend(n for n in (single_process_note(cells), host_bound_note(cells, study.get("host_bound_share", 0.9))) if n)
-    return notes
 
 
 def render(

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
 
 import pandas as pd
 
-from speedatlas.analyze.tables import format_ratio, markdown_table
+from speedatlas.present.formatting import format_ratio, interval, markdown_table, number
 
 SOURCES = """\
 Energy comes from each device's own cumulative counter, read around the timed blocks (never
@@ -40,18 +39,6 @@ counter for `energy.idle_s` seconds before the warm-up; "above idle" subtracts i
 """
 
 
-def _num(value, fmt: str) -> str:
-    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value) else format(value, fmt)
-
-
-def _interval(value, low, high, fmt: str = ".2f") -> str:
-    if pd.isna(value):
-        return "—"
-    if pd.isna(low) or pd.isna(high):
-        return f"{value:{fmt}}"
-    return f"{value:{fmt}} [{low:{fmt}}–{high:{fmt}}]"
-
-
 def energy_section(cells: pd.DataFrame, speedups: pd.DataFrame, confidence: float = 0.95,
                    plot: str | None = None) -> str:
     """The "## Energy" section: sources, per-cell items per joule, energy ratios, what is missing."""
@@ -68,13 +55,13 @@ def energy_section(cells: pd.DataFrame, speedups: pd.DataFrame, confidence: floa
         view = pd.DataFrame({
             "model": measured["model"], "device": measured["device"], "dtype": measured["dtype"],
             "mode": measured["mode"], "batch": measured["batch_size"], "source": measured["energy_source"],
-            "items/s": measured["items_per_s"].map(lambda v: _num(v, ".1f")),
-            "items/J": [_interval(v, lo, hi) for v, lo, hi in
+            "items/s": measured["items_per_s"].map(lambda v: number(v, ".1f")),
+            "items/J": [interval(v, lo, hi) for v, lo, hi in
                         zip(measured["items_per_j"], measured["items_per_j_low"], measured["items_per_j_high"])],
-            "J/item": measured["energy_j_per_item"].map(lambda v: _num(v, ".4g")),
-            "power W": measured["avg_power_w"].map(lambda v: _num(v, ".0f")),
-            "idle W": measured["idle_power_w"].map(lambda v: _num(v, ".0f")),
-            "items/J above idle": measured["items_per_j_above_idle"].map(lambda v: _num(v, ".2f")),
+            "J/item": measured["energy_j_per_item"].map(lambda v: number(v, ".4g")),
+            "power W": measured["avg_power_w"].map(lambda v: number(v, ".0f")),
+            "idle W": measured["idle_power_w"].map(lambda v: number(v, ".0f")),
+            "items/J above idle": measured["items_per_j_above_idle"].map(lambda v: number(v, ".2f")),
             "windows": measured["energy_windows"].astype(int),
             "flag": measured["energy_window_short"].map(lambda v: "window too short" if v is True else ""),
         })

@@ -11,20 +11,13 @@ from __future__ import annotations
 import pandas as pd
 
 from speedatlas.analyze.machine_axis import AXIS as MACHINE_AXIS
+from speedatlas.present.formatting import confidence_interval, times
 
 COMPARISON_AXES = (MACHINE_AXIS, "device")
 CONTEXT_KEYS = ("workload", "torch_requested", "dtype", "variant")
 CONTEXT_NAMES = {"torch_requested": "torch"}
 MODE_WORDS = {"train": "training", "infer": "inference"}
 TREND_TOLERANCE = 1.1  # medians within 10% of each other: the gap "stays about the same"
-
-
-def _ratio(value: float) -> str:
-    return f"{value:.2f}×"
-
-
-def _interval(low: float, high: float, confidence: float) -> str:
-    return f"{confidence:.0%} CI {low:.2f}–{high:.2f}"
 
 
 def _cell(row: pd.Series, varying: set[str]) -> str:
@@ -71,15 +64,15 @@ def headline(group: pd.DataFrame, varying: set[str], several_machines: bool, con
     best = group.sort_values(["speedup", "model"], ascending=[False, True]).iloc[0]
     where = f"On {best['machine']}, " if several_machines and best["axis"] != MACHINE_AXIS else ""
     if best["speedup"] >= 1:
-        text = (f"{where}{best['candidate']} is {_ratio(best['speedup'])} faster than {best['baseline']} for "
-                f"{_cell(best, varying)} ({_interval(best['ci_low'], best['ci_high'], confidence)})")
+        text = (f"{where}{best['candidate']} is {times(best['speedup'])} faster than {best['baseline']} for "
+                f"{_cell(best, varying)} ({confidence_interval(best['ci_low'], best['ci_high'], confidence)})")
     else:  # slower everywhere: say by how much at best
         text = (f"{where}{best['candidate']} is slower than {best['baseline']} in every cell; at best "
-                f"{_ratio(1 / best['speedup'])} slower, for {_cell(best, varying)} "
-                f"({_interval(1 / best['ci_high'], 1 / best['ci_low'], confidence)})")
+                f"{times(1 / best['speedup'])} slower, for {_cell(best, varying)} "
+                f"({confidence_interval(1 / best['ci_high'], 1 / best['ci_low'], confidence)})")
     if len(group) > 1:
-        text += (f"; over all {len(group)} cells the median speed-up is {_ratio(group['speedup'].median())} "
-                 f"(range {_ratio(group['speedup'].min())} to {_ratio(group['speedup'].max())})")
+        text += (f"; over all {len(group)} cells the median speed-up is {times(group['speedup'].median())} "
+                 f"(range {times(group['speedup'].min())} to {times(group['speedup'].max())})")
     return text + "."
 
 
@@ -96,8 +89,8 @@ def exceptions(pairs: list[tuple[str, pd.DataFrame]], varying: set[str], confide
     name, total, worst = min(losses, key=lambda item: item[2]["speedup"])
     count = sum(1 for n, _, _ in losses if n == name)
     return (f"Exception ({name}): {worst['candidate']} is slower than {worst['baseline']} in {count} of {total} "
-            f"cells, most for {_cell(worst, varying)}: {_ratio(1 / worst['speedup'])} slower "
-            f"({_interval(1 / worst['ci_high'], 1 / worst['ci_low'], confidence)}).")
+            f"cells, most for {_cell(worst, varying)}: {times(1 / worst['speedup'])} slower "
+            f"({confidence_interval(1 / worst['ci_high'], 1 / worst['ci_low'], confidence)}).")
 
 
 def batch_trend(name: str, group: pd.DataFrame) -> str | None:
@@ -112,7 +105,7 @@ def batch_trend(name: str, group: pd.DataFrame) -> str | None:
         verb = "shrinks"
     else:
         verb = "stays about the same"
-    steps = ", ".join(f"{_ratio(v)} at batch {b}" for b, v in medians.items())
+    steps = ", ".join(f"{times(v)} at batch {b}" for b, v in medians.items())
     return f"The {name} speed-up {verb} with the batch size (median over cells: {steps})."
 
 
@@ -123,8 +116,8 @@ def scaling(speedups: pd.DataFrame, confidence: float, token_models: frozenset =
         return None
     row = frame.sort_values(["speedup", "model"], ascending=[False, True]).iloc[0]
     return (f"On {row['device']}, {row['model']} {MODE_WORDS.get(row['mode'], row['mode'])} processes "
-            f"{_ratio(row['speedup'])} more {'sequences' if row['model'] in token_models else 'images'}/s at batch {row['candidate']} than at batch {row['baseline']} "
-            f"({_interval(row['ci_low'], row['ci_high'], confidence)}).")
+            f"{times(row['speedup'])} more {'sequences' if row['model'] in token_models else 'images'}/s at batch {row['candidate']} than at batch {row['baseline']} "
+            f"({confidence_interval(row['ci_low'], row['ci_high'], confidence)}).")
 
 
 def status_lines(cells: pd.DataFrame) -> list[str]:

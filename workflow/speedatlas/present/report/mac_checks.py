@@ -14,7 +14,7 @@ import json
 
 import pandas as pd
 
-from speedatlas.analyze.tables import escape_markdown, markdown_table
+from speedatlas.present.formatting import escape_markdown, markdown_table
 
 
 def _column(cells: pd.DataFrame, name: str) -> pd.Series:

@@ -12,7 +12,7 @@ import pandas as pd
 import yaml
 
 from speedatlas.analyze.machine_axis import AXIS as MACHINE_AXIS
-from speedatlas.analyze.tables import escape_markdown, markdown_table
+from speedatlas.present.formatting import escape_markdown, markdown_table
 
 # Facts of a machine (one value per machine, several joined) and of each device on it.
 MACHINE_FACTS = {

@@ -1,4 +1,5 @@
-"""Speed-up tables people can read: one row per comparison and cell, one column per batch size.
+"""Speed-up tables people can read (results/tables/speedups.md and the report's "Speed-ups"):
+one section per axis, one row per comparison and cell, one column per batch size.
 
 The tidy table (speedups.parquet/csv) has one row per pair of cells, which makes a Markdown
 table of hundreds of lines. Readers scan a study by model and mode and compare batch sizes side
@@ -9,7 +10,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from speedatlas.analyze.tables import format_ratio, markdown_table
+from speedatlas.analyze import version_axis
+from speedatlas.present.formatting import format_speedup, markdown_table
 
 # Row keys in reading order, with the header each gets.
 ROW_KEYS = {
@@ -25,14 +27,6 @@ ROW_KEYS = {
 ALWAYS_SHOWN = ("model", "mode")
 # Keys already named by an axis's comparison label.
 COVERED_BY_AXIS = {"machine_device": ("machine", "device")}
-
-
-def format_speedup(row) -> str:
-    """'5.20× [4.90–5.50]', with ' n.s.' when the interval includes 1 and ' †' when a cell of
-    the pair is host-bound (issue 14)."""
-    text = format_ratio(row.speedup, row.ci_low, row.ci_high)
-    text = text if row.significant else text + " n.s."
-    return text + " †" if getattr(row, "host_bound", False) is True else text
 
 
 def pivot(frame: pd.DataFrame, axis: str, varying: set[str] | None = None) -> pd.DataFrame:
@@ -69,3 +63,32 @@ def axis_markdown(frame: pd.DataFrame, axis: str, varying: set[str] | None = Non
 def varying_keys(table: pd.DataFrame) -> set[str]:
     """Row keys that take more than one value in a table."""
     return {k for k in ROW_KEYS if k in table and table[k].nunique() > 1}
+
+
+SPEEDUP_MD_COLUMNS = {
+    "machine_device": ("Speed-ups across machines", "baseline machine/device"),
+    "device": ("Device speed-ups", "baseline device"),
+    "torch_requested": ("Torch-version speed-ups", "baseline torch"),
+    "dtype": ("dtype speed-ups (autocast over float32)", "float32"),
+    "variant": ("Variant speed-ups (over eager)", "eager"),
+    "batch_size": ("Batch-size scaling (throughput over the smallest batch)", "smallest batch"),
+}
+
+
+def speedups_markdown(speedups: pd.DataFrame) -> str:
+    """One section per axis: rows = comparison and cell, columns = batch sizes, 'x.xx× [lo–hi]'."""
+    if speedups.empty:
+        return "_No speed-up could be computed: fewer than two comparable cells ran._\n"
+    parts = []
+    for axis, (title, _) in SPEEDUP_MD_COLUMNS.items():
+        frame = speedups[speedups["axis"] == axis]
+        if frame.empty:
+            continue
+        if axis == version_axis.AXIS and "candidate_torch_version" in frame:
+            # name the builds that actually ran, the requested prefix in brackets
+            frame = frame.assign(
+                candidate=[version_axis.label(r.candidate, r.candidate_torch_version) for r in frame.itertuples()],
+                baseline=[version_axis.label(r.baseline, r.baseline_torch_version) for r in frame.itertuples()],
+            )
+        parts.append(f"### {title}\n\n" + axis_markdown(frame, axis, varying_keys(speedups)))
+    return "\n".join(parts)

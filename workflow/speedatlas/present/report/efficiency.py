@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from speedatlas.analyze.tables import markdown_table
-
-
-def _num(value: float, fmt: str) -> str:
-    return "—" if pd.isna(value) else format(value, fmt)
+from speedatlas.present.formatting import markdown_table, number
 
 
 def efficiency_markdown(cells: pd.DataFrame) -> str:
@@ -24,15 +20,15 @@ def efficiency_markdown(cells: pd.DataFrame) -> str:
             "dtype": ok["dtype"],
             "mode": ok["mode"],
             "batch": ok["batch_size"],
-            "GFLOP/step": (ok["flops_per_step"] / 1e9).map(lambda v: _num(v, ".1f")),
-            "TFLOP/s": ok["achieved_tflops"].map(lambda v: _num(v, ".2f")),
-            "% of peak": ok["pct_of_peak"].map(lambda v: _num(v, ".1f")),
-            "peak memory MiB": (ok["peak_memory_bytes"] / 2**20).map(lambda v: _num(v, ".0f")),
+            "GFLOP/step": (ok["flops_per_step"] / 1e9).map(lambda v: number(v, ".1f")),
+            "TFLOP/s": ok["achieved_tflops"].map(lambda v: number(v, ".2f")),
+            "% of peak": ok["pct_of_peak"].map(lambda v: number(v, ".1f")),
+            "peak memory MiB": (ok["peak_memory_bytes"] / 2**20).map(lambda v: number(v, ".0f")),
         }
     )
     if "mps_driver_allocated_bytes" in ok and ok["mps_driver_allocated_bytes"].notna().any():
         # Never in the same column as CUDA's max allocated: a different quantity (issue 13 item 7).
-        view["mps driver MiB (not a peak)"] = (ok["mps_driver_allocated_bytes"] / 2**20).map(lambda v: _num(v, ".0f"))
+        view["mps driver MiB (not a peak)"] = (ok["mps_driver_allocated_bytes"] / 2**20).map(lambda v: number(v, ".0f"))
     known = ok["peak_source"].dropna().unique()
     note = (
         "FLOPs of one step are counted once per cell on the eager model "

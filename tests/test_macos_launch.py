@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from speedatlas.plan import config, launch
+from speedatlas.plan import config, launcher
 
 
 def test_forkserver_is_refused_on_macos_with_a_clear_message():
@@ -14,9 +14,9 @@ def test_forkserver_is_refused_on_macos_with_a_clear_message():
     config.check_launcher({"launcher": "auto"}, platform="darwin")
 
 
-@pytest.mark.parametrize(("launcher", "platform", "forks"), [
+@pytest.mark.parametrize(("setting", "platform", "forks"), [
     ("auto", "darwin", False), ("forkserver", "darwin", False), ("process", "darwin", False),
     ("auto", "linux", True), ("forkserver", "linux", True), ("process", "linux", False),
 ])
-def test_auto_never_forks_on_macos(launcher, platform, forks):
-    assert launch.wanted(launcher, platform) is forks
+def test_auto_never_forks_on_macos(setting, platform, forks):
+    assert launcher.wanted(setting, platform) is forks

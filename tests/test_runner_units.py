@@ -55,7 +55,7 @@ def test_nonfinite_loss_is_detected():
     ],
 )
 def test_failure_classification(exc, status):
-    assert devices.classify(exc) == status
+    assert devices.status_of(exc) == status
 
 
 def test_unavailable_devices_have_reasons():

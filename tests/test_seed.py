@@ -103,7 +103,7 @@ def test_side_by_side_markdown(fake_study):
     epoch_table, cells, speedups = fake_study
     published, notes = seed_side_by_side.load_published(PUBLISHED)
     table = seed_side_by_side.side_by_side(published, epoch_table, cells, speedups, "cpu", "current", "m", images=1000)
-    text = seed_report.side_by_side_markdown(table, notes, "config/published/seed_m1max.csv")
+    text = seed_report.side_by_side_markdown(table, notes, "config/seed-figures/seed_m1max.csv")
     assert text.startswith("## Seed study, side by side")
     assert "> Published epoch times of the seed study" in text
     assert "| resnet18 | 4 | mps | 18.61 | 2.26× |" in text
@@ -115,7 +115,7 @@ def test_side_by_side_markdown(fake_study):
 
 def test_published_file_is_found_or_refused(tmp_path):
     assert comparisons.resolve_published(None, REPO, tmp_path) is None
-    assert comparisons.resolve_published("config/published/seed_m1max.csv", REPO, tmp_path) == PUBLISHED.resolve()
+    assert comparisons.resolve_published("config/seed-figures/seed_m1max.csv", REPO, tmp_path) == PUBLISHED.resolve()
     with pytest.raises(ConfigError, match="key 'published': 'nope.csv' is not a file"):
         comparisons.resolve_published("nope.csv", REPO, tmp_path)
 

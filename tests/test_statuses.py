@@ -7,7 +7,7 @@ import torch
 from macos_fixtures import message_blocks
 
 from speedatlas.measure.hardware import devices, error_status as statuses
-from speedatlas.measure.protocol.failed_rows import error_text
+from speedatlas.measure.protocol.rows import error_text
 
 BLOCKS = message_blocks()
 
@@ -23,18 +23,18 @@ def _exception(text: str) -> BaseException:
 
 @pytest.mark.parametrize("block", [4, 5, 6])
 def test_mps_out_of_memory_is_oom(block):
-    assert devices.get("mps").classify(_exception(BLOCKS[block])) == "oom"
+    assert devices.get("mps").status_of(_exception(BLOCKS[block])) == "oom"
 
 
 def test_invalid_buffer_size_is_oom():
     # aten/src/ATen/mps/MPSAllocator.mm: TORCH_CHECK(size < m_max_buffer_size, "Invalid buffer size: ", ...)
-    assert devices.get("mps").classify(RuntimeError("Invalid buffer size: 5.00 GB")) == "oom"
+    assert devices.get("mps").status_of(RuntimeError("Invalid buffer size: 5.00 GB")) == "oom"
 
 
 def test_bfloat16_before_macos_14_is_unsupported():
     exc = _exception(BLOCKS[9])
     assert isinstance(exc, TypeError) and str(exc) == "MPS BFloat16 is only supported on MacOS 14 or newer"
-    assert devices.get("mps").classify(exc) == "unsupported"
+    assert devices.get("mps").status_of(exc) == "unsupported"
 
 
 @pytest.mark.parametrize(
@@ -48,7 +48,7 @@ def test_bfloat16_before_macos_14_is_unsupported():
     ],
 )
 def test_mps_unsupported_messages(message):
-    assert devices.get("mps").classify(RuntimeError(message)) == "unsupported"
+    assert devices.get("mps").status_of(RuntimeError(message)) == "unsupported"
 
 
 def _compile_failure(cause: BaseException) -> BaseException:
@@ -68,8 +68,8 @@ def _compile_failure(cause: BaseException) -> BaseException:
 
 def test_inductor_failure_on_mps_is_unsupported_and_keeps_its_cause():
     exc = _compile_failure(AssertionError("some lowering has no mps kernel"))
-    assert devices.get("mps").classify(exc) == "unsupported"
-    assert devices.get("cuda").classify(exc) == "error"  # on CUDA a compile failure is a bug to see
+    assert devices.get("mps").status_of(exc) == "unsupported"
+    assert devices.get("cuda").status_of(exc) == "error"  # on CUDA a compile failure is a bug to see
     text = error_text(exc)
     assert text.startswith("AssertionError: some lowering has no mps kernel")
     assert "[raised as BackendCompilerFailed]" in text
@@ -77,7 +77,7 @@ def test_inductor_failure_on_mps_is_unsupported_and_keeps_its_cause():
 
 def test_a_chained_oom_is_oom():
     exc = _compile_failure(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))
-    assert statuses.classify(exc, "cuda") == "oom"
+    assert statuses.status_of(exc, "cuda") == "oom"
     assert statuses.innermost(exc).__class__ is torch.OutOfMemoryError
 
 
@@ -87,8 +87,8 @@ def test_autocast_warning_texts_of_every_torch_version_are_unsupported():
              "In MPS autocast, but the target dtype torch.bfloat16 is not supported on macOS versions below 14. "
              "Disabling autocast."]
     for text in texts:
-        assert statuses.classify(RuntimeError(text.split("UserWarning: ", 1)[-1]), "mps") == "unsupported"
+        assert statuses.status_of(RuntimeError(text.split("UserWarning: ", 1)[-1]), "mps") == "unsupported"
 
 
 def test_plain_errors_stay_errors():
-    assert devices.get("mps").classify(ValueError("Expected more than 1 value per channel when training")) == "error"
+    assert devices.get("mps").status_of(ValueError("Expected more than 1 value per channel when training")) == "error"

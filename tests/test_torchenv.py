@@ -152,7 +152,7 @@ def test_supervisor_records_a_failed_environment_as_unavailable(tmp_path):
      "Currently, AutocastCPU only support Bfloat16 as the autocast_cpu_dtype"],
 )
 def test_torch_2_0_refusals_are_unsupported(message):
-    assert devices.classify(RuntimeError(message)) == "unsupported"
+    assert devices.status_of(RuntimeError(message)) == "unsupported"
 
 
 def cells_frame() -> pd.DataFrame:

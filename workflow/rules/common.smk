@@ -15,7 +15,7 @@ sys.path.insert(0, str(REPO / "workflow"))
 
 from speedatlas import cellkey  # noqa: E402
 from speedatlas.plan import config as study_config  # noqa: E402
-from speedatlas.plan import comparisons, launch, matrix, support_jobs, torch_envs  # noqa: E402
+from speedatlas.plan import comparisons, launcher, matrix, support_jobs, torch_envs  # noqa: E402
 from speedatlas.plan.job_env import export_job_environment  # noqa: E402
 
 DEFAULT_CONFIG = REPO / "config" / "config.yaml"
@@ -92,16 +92,16 @@ shell.prefix(
 # Cells of torch "current" fork from one process that imported torch once (launcher), which
 # cuts the per-cell fixed cost; it starts only when jobs run, never for a dry run.
 onstart:
-    launch.check_machine_lock()
-    launch.start(STUDY["launcher"])
+    launcher.check_machine_lock()
+    launcher.start(STUDY["launcher"])
 
 
 onsuccess:
-    launch.stop()
+    launcher.stop()
 
 
 onerror:
-    launch.stop()
+    launcher.stop()
 
 
 # Timing jobs never overlap: the bench rule holds one unit of this resource. Local runs ignore

@@ -160,7 +160,7 @@ def probe(spec: dict[str, Any], on_dtype_done: Any = None) -> list[dict[str, Any
     import torch
 
     from speedatlas.measure.hardware import devices, envinfo
-    from speedatlas.measure.protocol.failed_rows import error_text
+    from speedatlas.measure.protocol.rows import error_text
     from speedatlas.measure.protocol.timing import utcnow
 
     torch.set_num_threads(spec["cpu_threads"] or devices.default_threads())
@@ -222,7 +222,7 @@ def _probe_one(row: dict[str, Any], probe_: _Probe, reference: dict[str, Any], s
     except FloatingPointError as exc:
         row.update(outcome="nonfinite", error=str(exc))
     except Exception as exc:  # noqa: BLE001 - an op that raises is the finding
-        row.update(outcome="raises", error=error_text(exc), error_kind=devices.classify(exc))
+        row.update(outcome="raises", error=error_text(exc), error_kind=devices.status_of(exc))
         devices.release_memory(device)
     row["seconds"] = time.perf_counter() - start
 
@@ -258,7 +258,7 @@ def _read_progress(path: str) -> list[list[dict[str, Any]]]:
 def run_job(spec: dict[str, Any], out: str | None = None, progress: str | None = None) -> list[dict[str, Any]]:
     """Probe under the machine's timing lock (a probe must not disturb a timed cell); write the
     Parquet file (`out`) and/or one progress line per dtype (`progress`)."""
-    from speedatlas.measure.protocol.failed_rows import error_text
+    from speedatlas.measure.protocol.rows import error_text
     from speedatlas.measure.process import machine_lock
 
     done = (lambda rows: _append_progress(progress, rows)) if progress else None

@@ -24,11 +24,12 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from speedatlas.measure.hardware import envinfo  # noqa: E402
-from speedatlas.measure.process.notice import notice_fd, notify  # noqa: E402
 from speedatlas import cellkey  # noqa: E402
-from speedatlas.measure.process.runner import EXIT_WRITE_FAILED, LAUNCHED_KEY, CellWriteError  # noqa: E402
+from speedatlas.measure.hardware import envinfo  # noqa: E402
+from speedatlas.measure.process import children  # noqa: E402
 from speedatlas.measure.process.gpu_slot import PREFER_KEY  # noqa: E402
+from speedatlas.measure.process.notice import notice_fd, notify  # noqa: E402
+from speedatlas.measure.process.runner import EXIT_WRITE_FAILED, LAUNCHED_KEY, CellWriteError  # noqa: E402
 
 # pyarrow (cellio) is imported only where a file is written here (a crash, an unusable
 # environment, the merge of several processes): 0.2 s of every cell's start otherwise.
@@ -44,7 +45,7 @@ def exit_reason(returncode: int) -> str:
     return f"the cell's process exited with code {returncode}"
 
 
-def launch(python: str, spec_json: str, out: str) -> int:
+def fork_or_spawn(python: str, spec_json: str, out: str) -> int:
     """Run the cell: forked from the fork server when one serves this interpreter, else a fresh
     process. Returns its exit status (negative: killed by that signal).
 
@@ -65,12 +66,7 @@ def launch(python: str, spec_json: str, out: str) -> int:
     try:
         return child.wait()
     except BaseException:
-        child.terminate()
-        try:
-            child.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+        children.stop(child, grace_s=5)
         raise
 
 
@@ -116,7 +112,7 @@ def supervise(python: str, spec_json: str, out: str) -> int:
 
 def run_process(python: str, spec: dict, out: str) -> int:
     """One process of the cell writes `out`; a crash becomes an error row there."""
-    returncode = launch(python, json.dumps(spec), out)
+    returncode = fork_or_spawn(python, json.dumps(spec), out)
     if returncode == EXIT_WRITE_FAILED:  # the runner could not write its file and said why
         raise CellWriteError(out, OSError(f"see the message above (exit status {returncode})"))
     if returncode in (-signal.SIGINT, -signal.SIGTERM) and not os.path.exists(out):

@@ -224,7 +224,7 @@ def verify_bundles(sets: Sequence[ResultSet], cache_path: str | os.PathLike[str]
 
 def resolve_published(value: str | None, repo: Path, cwd: Path) -> Path | None:
     """The `published` CSV: as given (absolute or relative to the working directory), else
-    relative to the speedatlas checkout (where config/published/ lives)."""
+    relative to the speedatlas checkout (where config/seed-figures/ lives)."""
     if value is None:
         return None
     path = Path(value).expanduser()

@@ -6,7 +6,7 @@
     dev.memory_probe().columns()        # this device's memory columns, never mixed across kinds
     dev.name(cpu_model)                 # the device's name, distinct for the CPU and GPU of one chip
     dev.autocast_problem("bfloat16")    # why autocast would silently fall back to float32, or None
-    dev.classify(exc)                   # ok-less status of an exception: oom | unsupported | error
+    dev.status_of(exc)                   # ok-less status of an exception: oom | unsupported | error
     dev.release_memory()                # give cached blocks back after a failure
 
 The thread policy (how many CPU threads `cpu_threads: 0` means) belongs to the host, not the
@@ -119,8 +119,8 @@ class Device:
         return f"{self.kind} autocast does not support {dtype} in torch {self.torch.__version__}"
 
     # -- errors ----------------------------------------------------------------------------------
-    def classify(self, exc: BaseException) -> str:
-        return statuses.classify(exc, self.kind, self.torch)
+    def status_of(self, exc: BaseException) -> str:
+        return statuses.status_of(exc, self.kind, self.torch)
 
 
 class CpuDevice(Device):
@@ -303,12 +303,12 @@ def synchronize(device: str) -> None:
 
 
 def is_oom(exc: BaseException) -> bool:
-    return statuses.classify(exc) == "oom"
+    return statuses.status_of(exc) == "oom"
 
 
-def classify(exc: BaseException, device: str | None = None) -> str:
+def status_of(exc: BaseException, device: str | None = None) -> str:
     """Map an exception raised inside a cell to its status."""
-    return statuses.classify(exc, device_type(device) if device else None)
+    return statuses.status_of(exc, device_type(device) if device else None)
 
 
 def release_memory(device: str) -> None:

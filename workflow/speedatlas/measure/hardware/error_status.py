@@ -87,7 +87,7 @@ def _oom_classes(torch_module: Any) -> tuple[type, ...]:
     )
 
 
-def classify(exc: BaseException, device_kind: str | None = None, torch_module: Any = None) -> str:
+def status_of(exc: BaseException, device_kind: str | None = None, torch_module: Any = None) -> str:
     """oom, unsupported or error for an exception raised inside a cell on `device_kind`."""
     if torch_module is None:
         import sys

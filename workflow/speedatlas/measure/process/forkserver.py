@@ -40,7 +40,7 @@ def serve(path: str, parent: int) -> None:
 
     if os.path.exists(path):
         os.unlink(path)
-    # launch.stop() ends the server with SIGTERM: exit through `finally`, so the socket is removed
+    # launcher.stop() ends the server with SIGTERM: exit through `finally`, so the socket is removed
     # (and a cell being served is stopped) instead of dying on the spot and leaving both behind.
     signal.signal(signal.SIGTERM, _exit_on_signal)
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -51,7 +51,7 @@ def serve(path: str, parent: int) -> None:
     try:
         if hasattr(os, "pidfd_open"):
             _serve(server, parent)
-        else:  # no pidfds (not Linux; macOS never forks, see plan/launch.py): one cell at a time
+        else:  # no pidfds (not Linux; macOS never forks, see plan/launcher.py): one cell at a time
             _serve_one_at_a_time(server, parent)
     finally:
         server.close()

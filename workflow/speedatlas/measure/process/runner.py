@@ -23,7 +23,7 @@ from typing import Any  # noqa: E402
 
 from speedatlas import cellkey  # noqa: E402 - standard library only
 from speedatlas.measure.process import gpu_slot, machine_lock  # noqa: E402 - standard library only
-from speedatlas.measure.protocol.failed_rows import error_text  # noqa: E402
+from speedatlas.measure.protocol.rows import error_text  # noqa: E402
 
 # Set by the supervisor in the spec it hands on: its time.perf_counter() at start. perf_counter is
 # one system-wide monotonic clock on Linux (CLOCK_MONOTONIC) and macOS (mach_absolute_time),

@@ -36,7 +36,7 @@ _AUTOCAST = re.compile(r"autocast", re.IGNORECASE)
 class UnsupportedComputeDtype(RuntimeError):
     """The model computed in another dtype than the cell asked for."""
 
-    speedatlas_status = "unsupported"  # statuses.classify reads this
+    speedatlas_status = "unsupported"  # error_status.status_of reads this
 
 
 class DtypeRecorder:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import gzip
 import math
 import os
-import statistics
 import struct
 import time
 from collections.abc import Callable
@@ -33,7 +32,7 @@ from speedatlas.measure.protocol import compute_dtype, timing
 from speedatlas.measure.hardware import devices
 from speedatlas.measure.models import zoo
 from speedatlas.measure.protocol import steps
-from speedatlas.measure.protocol.failed_rows import failed_rows
+from speedatlas.measure.protocol import rows
 from speedatlas.measure.protocol.workloads import CellStart
 
 MNIST_TRAIN_IMAGES = 60000
@@ -287,28 +286,21 @@ def measure(spec: dict[str, Any], base: dict[str, Any], start: CellStart) -> lis
         memory = probe.columns()
     except Exception as exc:  # noqa: BLE001 - every failure is a recorded result
         warned.stop()
-        return failed_rows({**base, **checked, "cpu_fallback_ops": warned.fallback_ops_json()}, exc, device)
+        return rows.failed_rows({**base, **checked, "cpu_fallback_ops": warned.fallback_ops_json()}, exc, device)
     warned.stop()
 
     seconds = [e.seconds for e in epochs]
-    mean = statistics.fmean(seconds)
     cell = {
-        **base,
-        "status": "ok",
-        "cv": statistics.stdev(seconds) / mean if len(seconds) > 1 and mean > 0 else None,
-        **memory,
-        **checked,
-        "cpu_fallback_ops": warned.fallback_ops_json(),
-        "flops_per_step": flops,
-        "compile_time_s": first.seconds if spec["variant"] == "compile" else None,
-        "setup_s": setup_s,
-        "final_loss": last_value if spec["mode"] == "train" else None,
+        **rows.ok_columns({**base, **memory, **checked}, seconds, setup_s=setup_s, lock_wait_s=start.lock_wait_s,
+                          launcher=start.launcher, flops=flops, mode=spec["mode"], final_value=last_value,
+                          compile_time_s=first.seconds if spec["variant"] == "compile" else None,
+                          cpu_fallback_ops=warned.fallback_ops_json()),
         "first_epoch_s": first.seconds,
         "first_epoch_data_wait_s": first.data_wait_s,
         "first_epoch_first_batch_s": first.first_batch_s,
         "started_at": started_at,
         "finished_at": finished_at,
-        # energy is read around the synthetic workload's timed blocks only (measure/energy.py)
+        # energy is read around the synthetic workload's timed blocks only (measure/hardware/energy.py)
         "energy_source": "unavailable",
         "energy_note": "energy is measured for the synthetic workload only",
     }

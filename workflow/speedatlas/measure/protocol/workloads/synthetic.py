@@ -5,7 +5,6 @@ What the speed-up tables compare: the device's compute for a model, free of inpu
 
 from __future__ import annotations
 
-import statistics
 import time
 from typing import Any
 
@@ -13,7 +12,7 @@ from speedatlas.measure.protocol import compute_dtype, hostshare, timing
 from speedatlas.measure.hardware import devices, energy
 from speedatlas.measure.models import zoo
 from speedatlas.measure.protocol import steps
-from speedatlas.measure.protocol.failed_rows import failed_rows
+from speedatlas.measure.protocol import rows
 from speedatlas.measure.protocol.workloads import CellStart
 
 
@@ -71,26 +70,17 @@ def measure(spec: dict[str, Any], base: dict[str, Any], start: CellStart) -> lis
         if meter is not None:
             meter.close()
         warned.stop()
-        return failed_rows({**base, **checked, "cpu_fallback_ops": warned.fallback_ops_json()}, exc, device)
+        return rows.failed_rows({**base, **checked, "cpu_fallback_ops": warned.fallback_ops_json()}, exc, device)
     warned.stop()
 
     samples = result.samples_s
     given = (spec.get("model_source") or {}).get("input", {})
     tokens = given.get("length") if given.get("kind") == "tokens" else None  # tokens per sequence
-    mean = statistics.fmean(samples)
     cell = {
-        **base,
-        "status": "ok",
-        "cv": statistics.stdev(samples) / mean if len(samples) > 1 and mean > 0 else None,
-        **memory,
-        **checked,
-        "cpu_fallback_ops": warned.fallback_ops_json(),
-        "flops_per_step": flops,
-        "compile_time_s": result.first_step_s if spec["variant"] == "compile" else None,
-        "setup_s": setup_s,
-        "lock_wait_s": start.lock_wait_s,
-        "launcher": start.launcher,
-        "final_loss": result.last_value if spec["mode"] == "train" else None,
+        **rows.ok_columns({**base, **memory, **checked}, samples, setup_s=setup_s, lock_wait_s=start.lock_wait_s,
+                          launcher=start.launcher, flops=flops, mode=spec["mode"], final_value=result.last_value,
+                          compile_time_s=result.first_step_s if spec["variant"] == "compile" else None,
+                          cpu_fallback_ops=warned.fallback_ops_json()),
         **host_columns,
         "started_at": result.started_at,
         "finished_at": result.finished_at,

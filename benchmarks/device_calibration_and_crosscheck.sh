@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 14 on a lent GPU machine, in one command (about 6-7 min): the calibration slice run
 # twice (fork server, 3 processes per cell), then the cross-check (pipeline vs plain loop).
-# usage: benchmarks/device_issue14.sh [CALIBRATION_CONFIG] [CROSSCHECK_CONFIG]
+# usage: benchmarks/device_calibration_and_crosscheck.sh [CALIBRATION_CONFIG] [CROSSCHECK_CONFIG]
 # Put the commit in .devcarry/commit here first (git rev-parse HEAD > .devcarry/commit) and carry
 # it, as for benchmarks/device_study.sh. Output: $OUT/calibration.txt, $OUT/crosscheck.txt.
 set -u

@@ -5,7 +5,7 @@
 #  3. the study benchmarks/configs/concurrency-multigpu.yaml under concurrency: device (wall time,
 #     which GPU each cell ran on, cells timed beside others), then its GPU cells again under
 #     concurrency: machine (one at a time) for the wall-time ratio.
-# usage: benchmarks/device_issue19.sh [ROUNDS]   Output: $OUT/*.txt, $OUT/cells-*.tgz
+# usage: benchmarks/device_multigpu_concurrency.sh [ROUNDS]   Output: $OUT/*.txt, $OUT/cells-*.tgz
 set -u
 rounds=${1:-2}
 if [ -f .devcarry/commit ]; then export SPEEDATLAS_COMMIT=$(cat .devcarry/commit); fi

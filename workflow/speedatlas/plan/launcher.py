@@ -14,6 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from speedatlas.measure.process import children
+
 SOCKET_ENV = "SPEEDATLAS_FORKSERVER"
 _server: subprocess.Popen | None = None
 
@@ -53,12 +55,7 @@ def stop() -> None:
     global _server
     path = os.environ.pop(SOCKET_ENV, None)
     if _server is not None:
-        _server.terminate()
-        try:
-            _server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            _server.kill()
-            _server.wait()
+        children.stop(_server, grace_s=10)
         _server = None
     if path and os.path.exists(path):  # a server killed before its clean-up ran
         os.unlink(path)

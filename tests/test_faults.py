@@ -300,20 +300,20 @@ def test_corrupt_cell_files_are_set_aside_and_measured_again(tmp_path):
     data[-8 - footer : -8] = b"\xff" * footer
     damaged.write_bytes(bytes(data))
 
-    # the dry run already sets the cut file aside: the plan it shows remeasures it
+    # the dry run changes nothing (issue 26, item 5): it names the cut file and what a run does
     result = run("-n")
     terminal = result.stdout + result.stderr
     assert result.returncode == 0, terminal[-3000:]
-    assert f"speedatlas: {cell_path(1)} is unreadable" in terminal and "moved to results/quarantine/" in terminal
-    assert not cut.exists() and "bench" in terminal
-    for derived in DERIVED:  # nothing is left describing the data that is gone
-        assert not (tmp_path / derived).exists(), derived
-    kept = list((tmp_path / "results" / "quarantine").rglob("cell.parquet"))
-    assert len(kept) == 1 and kept[0].read_bytes() and kept[0].with_name("cell.parquet.why.txt").exists()
+    assert f"speedatlas: {cell_path(1)} is unreadable" in terminal and "a run without --dry-run sets it aside" in terminal
+    assert cut.exists() and not (tmp_path / "results" / "quarantine").exists()
 
-    # the plain run remeasures it; the aggregation meets the garbled file, names it, sets it aside
+    # the plain run sets it aside before the plan is built and remeasures it; the aggregation
+    # meets the garbled file, names it, sets it aside
     result = run()
     terminal = result.stdout + result.stderr
+    assert f"speedatlas: {cell_path(1)} is unreadable" in terminal and "moved to results/quarantine/" in terminal
+    kept = list((tmp_path / "results" / "quarantine").rglob("cell.parquet"))
+    assert kept and kept[0].read_bytes() and kept[0].with_name("cell.parquet.why.txt").exists()
     assert result.returncode != 0
     assert f"speedatlas: aggregate: {cell_path(2)}: unreadable cell file" in terminal, terminal[-3000:]
     assert "run the same command again" in terminal
@@ -375,10 +375,11 @@ def edit_one_byte(path: Path) -> None:
 
 
 def test_bundle_hashes_are_cached_by_size_and_mtime(tmp_path):
-
     cell = make_bundle(tmp_path / "bundle")
     sets = [comparisons.locate(str(tmp_path / "bundle"))]
     cache = tmp_path / "cache.json"
+    assert comparisons.verify_bundles(sets, cache, remember=False) == 1  # a dry run: checked, not remembered
+    assert not cache.exists()
     assert comparisons.verify_bundles(sets, cache) == 1
     assert comparisons.verify_bundles(sets, cache) == 0  # unchanged: nothing read
     edit_one_byte(cell)  # same size, new mtime

@@ -15,7 +15,7 @@ sys.path.insert(0, str(REPO / "workflow"))
 
 from speedatlas import cellkey  # noqa: E402
 from speedatlas.plan import config as study_config  # noqa: E402
-from speedatlas.plan import comparisons, launcher, matrix, support_jobs, torch_envs  # noqa: E402
+from speedatlas.plan import comparisons, invocation, launcher, matrix, support_jobs, torch_envs  # noqa: E402
 from speedatlas.plan.job_env import export_job_environment  # noqa: E402
 
 DEFAULT_CONFIG = REPO / "config" / "config.yaml"
@@ -34,10 +34,12 @@ def load_study_config(cli_config, cli_configfiles):
     return {**base, **cli_config}
 
 
+# A dry run changes nothing on disk: the parse-time steps below read, and say what a run would do.
+DRY_RUN = invocation.is_dry_run()
 try:
     STUDY = study_config.prepare(
         load_study_config(config, workflow.overwrite_configfiles),
-        known_models=study_config.torchvision_models(study_config.cache_dir()),
+        known_models=study_config.torchvision_models(study_config.cache_dir(), write=not DRY_RUN),
     )
 except study_config.ConfigError as error:
     raise WorkflowError(f"speedatlas config error: {error}") from None
@@ -45,12 +47,15 @@ except study_config.ConfigError as error:
 CELLS = matrix.expand(STUDY)
 CELLS_BY_PATH = matrix.index_by_path(CELLS)
 # Unreadable cell files (cut short) are set aside, never deleted, before the plan is built, so
-# this very run (a dry run shows it) measures them again. Not in cluster jobs (they re-read this).
+# this very run measures them again (a dry run only names them). Not in cluster jobs (they re-read this).
 if workflow.is_main_process:
     from speedatlas.plan import quarantine  # noqa: E402
 
-    for line in quarantine.quarantine_cells([cell.path for cell in CELLS]):
-        print(line, file=sys.stderr)
+    try:
+        for line in quarantine.quarantine_cells([cell.path for cell in CELLS], dry_run=DRY_RUN):
+            print(line, file=sys.stderr)
+    except quarantine.CannotSetAside as error:
+        raise WorkflowError(f"speedatlas: {error}") from None
 SUPPORT_JOBS = support_jobs.expand(STUDY)
 SUPPORT_BY_PATH = {job.path: job for job in SUPPORT_JOBS}
 try:
@@ -69,7 +74,7 @@ except (comparisons.MergeError, study_config.ConfigError) as error:
     raise WorkflowError(f"speedatlas config error: {error}") from None
 # Bundles are checked against their manifest.json now, not after every cell has been timed.
 try:
-    comparisons.verify_bundles(INCLUDED_SETS)
+    comparisons.verify_bundles(INCLUDED_SETS, remember=not DRY_RUN)
 except comparisons.MergeError as error:
     raise WorkflowError(f"speedatlas: an included bundle was changed: {error}") from None
 INCLUDED_FILES = comparisons.included_files(

@@ -207,9 +207,10 @@ class HashCache:
             pass
 
 
-def verify_bundles(sets: Sequence[ResultSet], cache_path: str | os.PathLike[str] = CACHE) -> int:
+def verify_bundles(sets: Sequence[ResultSet], cache_path: str | os.PathLike[str] = CACHE, remember: bool = True) -> int:
     """Raise MergeError (one line, naming the entry and the file) if a bundle's cell file does not
-    match its manifest. Returns how many files had to be hashed."""
+    match its manifest. Returns how many files had to be hashed. `remember=False` (a dry run)
+    reads the cache but writes nothing."""
     cache = HashCache(cache_path)
     try:
         for index, result_set in enumerate(sets):
@@ -218,7 +219,8 @@ def verify_bundles(sets: Sequence[ResultSet], cache_path: str | os.PathLike[str]
             except MergeError as error:
                 raise MergeError(f"include_results[{index}]: {error}") from None
     finally:
-        cache.save()
+        if remember:
+            cache.save()
     return cache.hashed
 
 

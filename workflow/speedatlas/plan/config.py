@@ -8,6 +8,7 @@ names torchvision knows), and only then let snakemake fill in the defaults.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import difflib
 import json
@@ -328,23 +329,38 @@ def cache_dir() -> Path:
     return Path(root) / "speedatlas"
 
 
-def torchvision_models(cache_dir: Path | None = None) -> list[str]:
+def torchvision_models(cache_dir: Path | None = None, write: bool = True) -> list[str]:
     """Classification models of the torchvision that runs snakemake.
 
     Importing torchvision costs seconds, paid on every snakemake start (and by every job on a
-    cluster); the list only changes with torchvision's version, so it is cached per version.
+    cluster); the list only changes with torchvision's version, so it is cached per version. The
+    cache is only an optimisation: an unreadable or damaged one is rebuilt, one that cannot be
+    written is skipped (each said in one line), and `write=False` (a dry run) never writes it.
     """
     from importlib.metadata import version
 
     cache = Path(cache_dir) / f"torchvision-{version('torchvision')}-models.json" if cache_dir else None
     if cache is not None and cache.is_file():
-        return json.loads(cache.read_text())
+        try:
+            names = json.loads(cache.read_text())
+            if isinstance(names, list) and names and all(isinstance(name, str) for name in names):
+                return names
+            problem = "it holds no model list"
+        except (OSError, ValueError) as error:
+            problem = f"{type(error).__name__}: {error}"
+        print(f"speedatlas: the cached model list {cache} is unusable ({problem}); rebuilding it", file=sys.stderr)
     import torchvision
 
     names = sorted(torchvision.models.list_models(module=torchvision.models))
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
+    if cache is not None and write:
         tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(names))
-        os.replace(tmp, cache)
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(names))
+            os.replace(tmp, cache)
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            print(f"speedatlas: the model list could not be cached in {cache.parent} "
+                  f"({error.strerror or error}); carrying on without the cache", file=sys.stderr)
     return names

@@ -104,16 +104,30 @@ def remove_derived(derived: Iterable[Path] = DERIVED) -> list[str]:
     return removed
 
 
-def quarantine_cells(paths: Iterable[str]) -> list[str]:
+class CannotSetAside(OSError):
+    """An unreadable cell file that could not be moved (a read-only results/): the message says
+    which and what to do."""
+
+
+def quarantine_cells(paths: Iterable[str], dry_run: bool = False) -> list[str]:
     """Check this study's cell files before the plan is built; set aside the unreadable ones.
 
-    Returns one line per file for the terminal. A dry run moves them too: nothing is lost (the
-    file is kept), and the plan it shows is then the one a run executes.
+    Returns one line per file for the terminal. A dry run changes nothing: it says which files a
+    run would set aside (and so measure again). Raises CannotSetAside when a file cannot be moved.
     """
     broken = unreadable(paths)
+    if dry_run:
+        return [f"speedatlas: {path} is unreadable ({reason}); a run without --dry-run sets it aside "
+                "and measures it again" for path, reason in broken]
     lines = []
     for path, reason in broken:
-        target = set_aside(path, reason)
+        try:
+            target = set_aside(path, reason)
+        except OSError as error:
+            raise CannotSetAside(
+                f"{path} is unreadable ({reason}) and could not be moved aside: {error.strerror or error}; "
+                "make results/ writable, or move the file away yourself, then run again"
+            ) from None
         lines.append(f"speedatlas: {path} is unreadable ({reason}); moved to {target}, measuring it again")
     if broken:
         removed = remove_derived()

@@ -14,17 +14,23 @@ DEVICES = config.get("devices", ["cpu"])
 # As in the real workflow: one timing job at a time unless the profile says otherwise.
 workflow.global_resources.setdefault("speedatlas_timing", 1)
 
-localrules: all
+
+localrules:
+    all,
 
 
 rule all:
-    input: "results/cells.json"
+    input:
+        "results/cells.json",
 
 
 rule bench:
-    output: "results/cells/device={device}/cell.json"
-    params: device=lambda w: w.device
-    resources: speedatlas_timing=1
+    output:
+        "results/cells/device={device}/cell.json",
+    resources:
+        speedatlas_timing=1,
+    params:
+        device=lambda w: w.device,
     run:
         env = os.environ
         with open(output[0], "w") as f:
@@ -42,10 +48,11 @@ rule bench:
 
 
 rule aggregate:
-    input: expand(rules.bench.output, device=DEVICES)
-    output: "results/cells.json"
+    input:
+        expand(rules.bench.output, device=DEVICES),
+    output:
+        "results/cells.json",
     run:
         cells = [json.load(open(p)) for p in input]
         with open(output[0], "w") as f:
             json.dump({"cells": cells, "slurm_job_id": os.environ.get("SLURM_JOB_ID")}, f)
-

@@ -14,7 +14,7 @@ from speedatlas.analyze import epoch_table, seed_side_by_side, tables
 from speedatlas.measure import cellio
 from speedatlas.plan.config import ConfigError
 
-PUBLISHED = REPO / "config" / "published" / "seed_m1max.csv"
+PUBLISHED = REPO / "config" / "seed-figures" / "seed_m1max.csv"
 
 
 def test_published_seed_figures_are_complete_and_consistent():

@@ -29,7 +29,7 @@ TINY = {
     "modes": ["train", "infer"],
     "input_size": 64,
     "num_classes": 4,
-    "timing": {"warmup": 1, "repeats": 4, "steps_per_repeat": 1},
+    "timing": {"warmup": 1, "repeats": 4, "steps_per_repeat": 1, "processes": 1},
     "cpu_threads": 1,
     "dtype_support": {"enabled": False},  # probes have their own tests (test_dtype_support, test_e2e_seed)
 }

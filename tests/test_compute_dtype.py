@@ -108,7 +108,7 @@ def test_cpu_study_records_compute_dtype_fallback_ops_and_core_columns(tmp_path)
         "machine": "test", "devices": ["cpu"], "baseline_device": "cpu",
         "models": [{"name": "mobilenet_v3_small", "modes": ["infer"]}],
         "batch_sizes": [2], "dtypes": ["float32", "float16", "bfloat16"], "modes": ["infer"],
-        "input_size": 32, "num_classes": 3, "timing": {"warmup": 1, "repeats": 2, "steps_per_repeat": 1},
+        "input_size": 32, "num_classes": 3, "timing": {"warmup": 1, "repeats": 2, "steps_per_repeat": 1, "processes": 1},
         "cpu_threads": 1, "dtype_support": {"enabled": False},
     }
     configfile = write_config(tmp_path, config)

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 CONFIG = {
     "machine": "fake2", "devices": ["cpu", "cuda:0", "cuda:1", "cuda"], "baseline_device": "cpu",
     "models": ["resnet18"], "batch_sizes": [1, 2], "dtypes": ["float32"], "modes": ["infer"],
-    "input_size": 32, "num_classes": 4, "timing": {"warmup": 2, "repeats": 10, "steps_per_repeat": 10},
+    "input_size": 32, "num_classes": 4, "timing": {"warmup": 2, "repeats": 10, "steps_per_repeat": 10, "processes": 1},
     "cpu_threads": 1, "concurrency": "device", "dtype_support": {"enabled": False},
 }
 
@@ -34,7 +34,7 @@ def study(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(slots.FAKE_ENV, "2")
         patch.setenv("SPEEDATLAS_LOCK", str(directory / "timing.lock"))
-        result = snakemake(directory, configfile, "--cores", "2", "--until", "bench")
+        result = snakemake(directory, configfile, "--cores", "2", "--until", "cell_file")
     (directory / "run.log").write_text(result.stdout + result.stderr)
     files = sorted(str(p) for p in (directory / "results" / "cells").rglob("cell.parquet"))
     cells = ds.dataset(files, format="parquet").to_table().to_pandas()

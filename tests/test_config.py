@@ -24,13 +24,15 @@ def test_defaults_are_filled():
     assert config["baseline_device"] == "cpu"
     assert config["torch_versions"] == ["current"]
     assert config["baseline_torch"] == "current"
-    assert config["timing"] == {"warmup": 5, "repeats": 20, "steps_per_repeat": 1}  # processes: by device (matrix)
+    assert config["timing"] == {"warmup": 5, "repeats": 20, "steps_per_repeat": 1, "pilot_processes": 4,
+                                "max_processes": 10, "max_seconds": 120, "warmup_seconds": 0.5}  # precision: the matrix's
     assert config["workload"] == ["synthetic"]
 
 
 def test_partial_timing_keeps_other_defaults():
     config = prepare(with_(["timing"], {"repeats": 7}), MODELS)
-    assert config["timing"] == {"warmup": 5, "repeats": 7, "steps_per_repeat": 1}
+    assert config["timing"] == {"warmup": 5, "repeats": 7, "steps_per_repeat": 1, "pilot_processes": 4,
+                                "max_processes": 10, "max_seconds": 120, "warmup_seconds": 0.5}
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ from conftest import SNAKEFILE, write_config
 from speedatlas.plan import invocation
 
 CONFIG = {"machine": "dry", "models": [{"name": "resnet18", "batch_sizes": [1, 2], "modes": ["infer"]}],
-          "input_size": 32, "num_classes": 4, "timing": {"warmup": 1, "repeats": 2, "steps_per_repeat": 1},
+          "input_size": 32, "num_classes": 4, "timing": {"warmup": 1, "repeats": 2, "steps_per_repeat": 1, "processes": 1},
           "cpu_threads": 1, "dtype_support": {"enabled": False}}
 
 

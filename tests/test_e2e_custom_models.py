@@ -28,7 +28,7 @@ CONFIG = {
     "batch_sizes": [2],
     "modes": ["train", "infer"],
     "num_classes": 4,
-    "timing": {"warmup": 1, "repeats": 3, "steps_per_repeat": 1},
+    "timing": {"warmup": 1, "repeats": 3, "steps_per_repeat": 1, "processes": 1},
     "cpu_threads": 1,
     "dtype_support": {"enabled": False},
 }

@@ -30,7 +30,7 @@ SEED = {
     "workload": ["synthetic", "mnist_epoch"],
     "input_size": 32,
     "num_classes": 10,
-    "timing": {"warmup": 1, "repeats": 3},
+    "timing": {"warmup": 1, "repeats": 3, "processes": 1},
     "cpu_threads": 1,
     "data": {"images": 12, "num_workers": 1, "epochs": 2},
     "published": "published.csv",

@@ -28,7 +28,7 @@ ONE_CELL = {
     "modes": ["infer"],
     "input_size": 32,
     "num_classes": 4,
-    "timing": {"warmup": 1, "repeats": 2, "steps_per_repeat": 1},
+    "timing": {"warmup": 1, "repeats": 2, "steps_per_repeat": 1, "processes": 1},
     "cpu_threads": 1,
     "dtype_support": {"enabled": False},
 }
@@ -190,7 +190,8 @@ def test_a_full_disk_names_the_cell_on_the_terminal(tmp_path, launcher):
         terminal = result.stdout + result.stderr
         assert result.returncode != 0
         lines = [line for line in terminal.splitlines() if "could not be written" in line]
-        assert lines and lines[0].startswith("speedatlas: cell ") and CELL in lines[0], terminal[-3000:]
+        part = CELL.replace("results/cells/", "results/processes/").replace("cell.parquet", "process-0.parquet")
+        assert lines and lines[0].startswith("speedatlas: cell ") and part in lines[0], terminal[-3000:]
         assert "No space left on device (ENOSPC)" in lines[0]
         assert not list((tmp_path / "results").rglob("cell.parquet"))
         assert not list((tmp_path / "results").rglob("*.tmp"))
@@ -219,7 +220,7 @@ def processes_in(directory: Path) -> list[int]:
 @pytest.mark.parametrize("launcher", ["forkserver", "process"])
 def test_ctrl_c_stops_the_cell_being_timed(tmp_path, launcher):
     # a long cell: 2 repeats of 5,000 steps (tens of seconds); it is interrupted while timed
-    config = {**ONE_CELL, "launcher": launcher, "timing": {"warmup": 1, "repeats": 2, "steps_per_repeat": 5000}}
+    config = {**ONE_CELL, "launcher": launcher, "timing": {"warmup": 1, "repeats": 2, "steps_per_repeat": 5000, "processes": 1}}
     configfile = write_config(tmp_path, config)
     env = isolated_env(tmp_path)
     lock = tmp_path / "timing.lock"

@@ -24,7 +24,7 @@ TEXT_FILES = {"report.md": "report.md", "speedups.csv": "tables/speedups.csv", "
 CONFIG = {
     "machine": "golden", "devices": ["cpu", "cuda"], "baseline_device": "cpu",
     "models": ["resnet18", "alexnet"], "batch_sizes": [1, 8], "dtypes": ["float32"], "modes": ["train", "infer"],
-    "input_size": 32, "num_classes": 4, "timing": {"warmup": 1, "repeats": 6, "steps_per_repeat": 1},
+    "input_size": 32, "num_classes": 4, "timing": {"warmup": 1, "repeats": 6, "steps_per_repeat": 1, "processes": 1},
     "cpu_threads": 1, "dtype_support": {"enabled": False},
 }
 

@@ -111,7 +111,7 @@ def test_a_study_refuses_an_unsafe_lock_before_any_job(tmp_path, monkeypatch):
     lock.symlink_to(victim)
     monkeypatch.setenv(machine_lock.LOCK_ENV, str(lock))
     config = {"machine": "t", "models": [{"name": "resnet18", "batch_sizes": [1], "modes": ["infer"]}],
-              "input_size": 32, "timing": {"warmup": 1, "repeats": 2, "steps_per_repeat": 1},
+              "input_size": 32, "timing": {"warmup": 1, "repeats": 2, "steps_per_repeat": 1, "processes": 1},
               "dtype_support": {"enabled": False}}
     result = snakemake(tmp_path, write_config(tmp_path, config), "--cores", "1", check=False)
     assert result.returncode != 0

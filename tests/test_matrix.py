@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from speedatlas.plan import matrix
 from speedatlas.plan.config import prepare
 
@@ -71,35 +73,59 @@ def test_timing_by_device_then_model():
     assert got[("vgg16", "mps")] == (5, 7)
 
 
-def test_processes_enter_the_spec_only_above_one():
-    """timing.processes: 1 keeps every existing cell's spec (no rerun); 3 is in the spec."""
+def sampling_of(config):
     import json
 
     from speedatlas.plan.config import prepare
 
-    base = {"models": ["resnet18"], "devices": ["cpu"], "batch_sizes": [1], "modes": ["infer"]}
-    one = matrix.expand(prepare(base, ["resnet18"]))
-    three = matrix.expand(prepare({**base, "timing": {"processes": 3}}, ["resnet18"]))
-    assert "processes" not in json.loads(one[0].spec())
-    assert json.loads(three[0].spec())["processes"] == 3
+    return {(c.workload, c.device, c.model): json.loads(c.sampling)
+            for c in matrix.expand(prepare(config, ["resnet18", "vgg16"]))}
 
 
-def test_processes_default_by_device_and_workload():
-    """Left out, timing.processes is 3 for synthetic cells of an accelerator, 1 on the cpu and for
-    whole-epoch cells; any explicit value (study, device, model) wins."""
+BASE = {"models": ["resnet18"], "devices": ["cpu", "cuda"], "batch_sizes": [8], "modes": ["infer"]}
+RULE = {"precision": matrix.DEFAULT_PRECISION, "pilot": 4, "max_processes": 10, "max_seconds": 120, "confidence": 0.95}
+
+
+def test_the_precision_rule_is_the_default_for_every_device_and_processes_turns_it_off():
+    """Issue 23: the same rule for every device, the CPU included; naming `processes` (at any
+    level) asks for a fixed count there; the most specific level wins; epoch cells keep a count."""
+    assert all(rule == RULE for rule in sampling_of(BASE).values())
+    fixed = sampling_of({**BASE, "timing_by_device": {"cpu": {"processes": 3}}})
+    assert fixed[("synthetic", "cpu", "resnet18")] == {"processes": 3} and fixed[("synthetic", "cuda", "resnet18")] == RULE
+    model = {**BASE, "timing": {"processes": 2},
+             "models": ["resnet18", {"name": "vgg16", "timing": {"precision": 0.1, "max_processes": 6}}]}
+    got = sampling_of(model)
+    assert got[("synthetic", "cpu", "resnet18")] == {"processes": 2}
+    assert got[("synthetic", "cpu", "vgg16")] == {**RULE, "precision": 0.1, "max_processes": 6}
+    assert sampling_of({**BASE, "timing": {"precision": None}})[("synthetic", "cpu", "resnet18")] == {"processes": 1}
+    epochs = sampling_of({**BASE, "workload": ["synthetic", "mnist_epoch"]})
+    assert epochs[("mnist_epoch", "cpu", "resnet18")] == {"processes": 1}
+
+
+def test_a_new_precision_target_respecs_only_the_processes_after_the_pilot():
+    """The pilot's processes always run, so their params (what Snakemake reruns on) hold the
+    measurement alone; a process after the pilot carries the rule that decides whether it runs."""
     import json
 
     from speedatlas.plan.config import prepare
 
-    base = {"models": ["resnet18"], "devices": ["cpu", "cuda", "mps"], "batch_sizes": [8], "modes": ["infer"]}
+    cell = matrix.expand(prepare(BASE, ["resnet18"]))[0]
+    tighter = matrix.expand(prepare({**BASE, "timing": {"precision": 0.02}}, ["resnet18"]))[0]
+    assert cell.process_jobs == 10 and cell.pilot == 4
+    for process in range(4):
+        assert cell.process_spec(process) == tighter.process_spec(process)
+        assert "sampling" not in json.loads(cell.process_spec(process))
+    assert json.loads(cell.process_spec(4))["sampling"]["precision"] == matrix.DEFAULT_PRECISION
+    assert cell.process_spec(4) != tighter.process_spec(4) and cell.spec() != tighter.spec()
+    assert json.loads(cell.process_spec(5))["process"] == 5
 
-    def processes(config):
-        return {(c.workload, c.device): json.loads(c.spec()).get("processes", 1) for c in matrix.expand(prepare(config, ["resnet18"]))}
 
-    got = processes(base)
-    assert got == {("synthetic", "cpu"): 1, ("synthetic", "cuda"): 3, ("synthetic", "mps"): 3}
-    got = processes({**base, "workload": ["synthetic", "mnist_epoch"]})
-    assert got[("mnist_epoch", "cuda")] == 1 and got[("synthetic", "cuda")] == 3
-    assert set(processes({**base, "timing": {"processes": 1}}).values()) == {1}
-    got = processes({**base, "timing_by_device": {"cpu": {"processes": 2}, "cuda": {"processes": 1}}})
-    assert got == {("synthetic", "cpu"): 2, ("synthetic", "cuda"): 1, ("synthetic", "mps"): 3}
+def test_both_processes_and_precision_in_one_block_is_refused():
+    from speedatlas.plan.config import ConfigError, prepare
+
+    with pytest.raises(ConfigError, match="timing_by_device.cpu.*both processes.*and precision"):
+        prepare({**BASE, "timing_by_device": {"cpu": {"processes": 3, "precision": 0.05}}}, ["resnet18"])
+    with pytest.raises(ConfigError, match="pilot_processes.*more than max_processes"):
+        prepare({**BASE, "timing": {"pilot_processes": 6, "max_processes": 4}}, ["resnet18"])
+
+

@@ -79,7 +79,7 @@ SMALL = {
     "modes": ["infer", "train"],
     "input_size": 64,
     "num_classes": 4,
-    "timing": {"warmup": 1, "repeats": 3, "steps_per_repeat": 1},
+    "timing": {"warmup": 1, "repeats": 3, "steps_per_repeat": 1, "processes": 1},
     "cpu_threads": 1,
     "dtype_support": {"enabled": False},
 }

@@ -72,69 +72,12 @@ def _ks_distance(a, b):
     return np.max(np.abs(cdf(a) - cdf(b)))
 
 
-def _brute_two_level(x, resamples, rng):
-    """Resample processes, then samples within each drawn process, literally: index draws."""
-    processes, n = x.shape
-    picks = rng.integers(0, processes, (resamples, processes))
-    draws = rng.integers(0, n, (resamples, processes, n))
-    return np.median(x[picks[:, :, None], draws], axis=2).mean(axis=1)
-
-
-@pytest.mark.parametrize("processes, n", [(2, 5), (3, 8), (4, 1), (1, 7)])
-def test_two_level_bootstrap_follows_brute_force(processes, n):
-    """Processes with different centres (a host-bound cell): the shortcut has the brute-force
-    distribution, and its spread shows the between-process variation."""
-    rng = np.random.default_rng(processes * 10 + n)
-    x = rng.lognormal(0, 0.05, (processes, n)) * rng.uniform(0.7, 1.4, (processes, 1))
-    fast = stats.bootstrap_process_medians(x[None], 200_000, np.random.default_rng(1), chunk=1)[0]
-    brute = _brute_two_level(x, 200_000, np.random.default_rng(2))
-    assert _ks_distance(fast, brute) < 0.01  # 0.001-level critical value at 200,000 each: 0.006
-    assert fast.mean() == pytest.approx(stats.process_center(x[None])[0], rel=0.02)
-
-
-def test_two_level_bootstrap_is_wider_than_pooling_when_processes_disagree():
-    rng = np.random.default_rng(8)
-    x = np.stack([rng.normal(1.0, 0.01, 20), rng.normal(1.3, 0.01, 20), rng.normal(1.1, 0.01, 20)])
-    two = stats.bootstrap_process_medians(x[None], 4000, np.random.default_rng(0))[0]
-    pooled = stats.bootstrap_medians(x.reshape(1, -1), 4000, np.random.default_rng(0))[0]
-    assert np.ptp(np.percentile(two, [2.5, 97.5])) > 5 * np.ptp(np.percentile(pooled, [2.5, 97.5]))
-
-
-def test_ragged_two_level_bootstrap_follows_brute_force():
-    rng = np.random.default_rng(9)
-    parts = [rng.lognormal(0, 0.1, 6), rng.lognormal(0.3, 0.1, 9)]
-    fast = stats.bootstrap_ragged_process_medians(parts, 100_000, np.random.default_rng(1))
-    draw = np.random.default_rng(2)
-    picks = draw.integers(0, 2, (100_000, 2))
-    medians = [np.median(p[draw.integers(0, len(p), (100_000, 2, len(p)))], axis=2) for p in parts]
-    brute = np.where(picks == 0, medians[0], medians[1]).mean(axis=1)
-    assert _ks_distance(fast, brute) < 0.015
-
-
-def test_two_level_bootstrap_is_reproducible_across_chunks():
-    x = np.random.default_rng(3).lognormal(0, 0.1, (5, 3, 6))
-    a = stats.bootstrap_process_medians(x, 300, np.random.default_rng(4), chunk=5)
-    b = stats.bootstrap_process_medians(x, 300, np.random.default_rng(4), chunk=5)
-    assert a.shape == (5, 300) and np.array_equal(a, b)
-
-
-@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6])
-def test_median_pair_law_matches_enumeration(n):
-    """The law of the middle order statistics of n uniform indices, against all n**n draws."""
-    import itertools
-
-    counts = np.zeros((n, n))
-    for draw in itertools.product(range(n), repeat=n):
-        ordered = sorted(draw)
-        counts[ordered[(n + 1) // 2 - 1], ordered[n // 2]] += 1
-    assert np.allclose(stats._median_pair_law(n), (counts / n**n).ravel(), atol=1e-12)
-
-
-def test_rerun_interval_holds_on_a_rerun_where_the_bootstrap_does_not():
+def test_rerun_interval_holds_on_a_rerun_where_one_process_does_not():
     """Simulated cells whose fresh processes differ (log-normal spread between processes, 10x
     the spread within one): a second run of 3 processes lands inside the first run's 95% rerun
-    interval about 95% of the time, and inside the plain two-level bootstrap's far less often.
-    A seeded Monte Carlo of 600 cells, so it cannot pass by luck and fail on the next run."""
+    interval about 95% of the time; a bootstrap of one process's samples, which cannot see the
+    spread between processes, far less often. A seeded Monte Carlo of 600 cells, so it cannot
+    pass by luck and fail on the next run."""
     rng = np.random.default_rng(7)
     cells, processes, n = 600, 3, 10
 
@@ -143,20 +86,24 @@ def test_rerun_interval_holds_on_a_rerun_where_the_bootstrap_does_not():
         return level * np.exp(rng.normal(0.0, 0.01, size=(cells, processes, n)))
 
     first, second = run(), run()
-    center, again = stats.process_center(first), stats.process_center(second)
-    boot = stats.bootstrap_process_medians(first, 2000, rng)
-    plain = np.percentile(boot, [2.5, 97.5], axis=1)
-    rerun = np.percentile(stats.rerun_draws(center, boot, processes, rng), [2.5, 97.5], axis=1)
-    inside_plain = np.mean((again >= plain[0]) & (again <= plain[1]))
+    logs_first, logs_second = np.log(np.median(first, axis=2)), np.log(np.median(second, axis=2))
+    center, draws = stats.rerun_draws(logs_first, processes, 4000, rng)
+    rerun = np.percentile(draws, [2.5, 97.5], axis=1)
+    again = np.exp(logs_second.mean(axis=1))
     inside_rerun = np.mean((again >= rerun[0]) & (again <= rerun[1]))
+    one = np.percentile(stats.bootstrap_medians(first[:, 0, :], 2000, rng), [2.5, 97.5], axis=1)
+    inside_one = np.mean((again >= one[0]) & (again <= one[1]))
     assert 0.92 <= inside_rerun <= 0.99
-    assert inside_plain < 0.80
+    assert inside_one < 0.50
+    assert np.allclose(center, np.exp(logs_first.mean(axis=1)))
 
 
-def test_rerun_draws_need_two_processes_and_keep_the_center():
+def test_rerun_draws_use_the_pilots_spread_and_need_a_pilot_of_two():
     rng = np.random.default_rng(0)
-    center = np.array([2.0])
-    same = np.full((1, 5), 2.0)
-    assert np.allclose(stats.rerun_draws(center, same, 3, rng), 2.0)
+    quiet_pilot = np.log([[1.0, 1.0, 1.0, 1.5, 0.7]])  # the pilot (3) agrees; the rest does not
+    _, draws = stats.rerun_draws(quiet_pilot, 3, 1000, rng)
+    assert np.allclose(draws, draws[0, 0])  # the interval is the pilot's (Stein), not all five's
+    _, wide = stats.rerun_draws(quiet_pilot, 5, 1000, rng)
+    assert np.ptp(wide) > 0.1
     with pytest.raises(ValueError):
-        stats.rerun_draws(center, same, 1, rng)
+        stats.rerun_draws(np.log([[1.0, 1.1]]), 1, 10, rng)

@@ -29,7 +29,7 @@ LOCAL = {
     "modes": ["train", "infer"],
     "input_size": 32,
     "num_classes": 4,
-    "timing": {"warmup": 1, "repeats": 4, "steps_per_repeat": 1},
+    "timing": {"warmup": 1, "repeats": 4, "steps_per_repeat": 1, "processes": 1},
     "cpu_threads": 1,
 }
 H100 = {

@@ -27,6 +27,22 @@ SETTING_COLUMNS = {"input_size": "input_size", "num_classes": "num_classes", "wa
 
 CELL_FILE = "cell.parquet"
 CELL_PATTERN = "results/cells/" + "/".join(f"{key}={{{key}}}" for key in KEYS) + "/" + CELL_FILE
+# One fresh process of a cell (its own job): the samples it timed, beside a small JSON receipt
+# (status, median, duration) that later processes of the cell read to decide whether they are
+# needed. The cell file is made from them. Outside results/cells, so no reader of cells sees them.
+PROCESS_PATTERN = "results/processes/" + "/".join(f"{key}={{{key}}}" for key in KEYS) + "/process-{process}.parquet"
+RECEIPT_SUFFIX = ".json"
+
+
+def receipt_path(part: str) -> str:
+    """The receipt beside a process's samples."""
+    return part[: -len(".parquet")] + RECEIPT_SUFFIX if part.endswith(".parquet") else part + RECEIPT_SUFFIX
+
+
+def process_part(part: str, process: int) -> str:
+    """Process `process`'s samples, beside another process's part of the same cell."""
+    folder, _, _ = part.rpartition("/")
+    return f"{folder}/process-{process}.parquet"
 
 # What a folder name of the key may hold: every label the config allows (devices with ':',
 # torch versions with '.'). Labels reach file paths, report headings and sentences.

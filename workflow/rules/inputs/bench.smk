@@ -5,16 +5,50 @@ def cell_of(wildcards):
     return CELLS_BY_PATH[cellkey.CELL_PATTERN.format(**wildcards)]
 
 
-def get_cell_spec(wildcards):
-    """The cell's own settings, canonical JSON: the params trigger reruns exactly this cell.
-
-    A cell of a torch version other than "current" also carries its environment (marker and the
-    hash of its spec), so a new spec reruns exactly that version's cells.
-    """
-    cell = cell_of(wildcards)
+def with_env(spec, cell):
+    """A cell of a torch version other than "current" also carries its environment (marker and
+    the hash of its spec), so a new environment reruns exactly that version's cells."""
     if cell.torch == torch_envs.CURRENT:
-        return cell.spec()
-    return torch_envs.spec_with_env(cell.spec(), cell.torch, TORCH_ENV_SPECS[cell.torch])
+        return spec
+    return torch_envs.spec_with_env(spec, cell.torch, TORCH_ENV_SPECS[cell.torch])
+
+
+def get_cell_spec(wildcards):
+    """The cell's own settings, canonical JSON: the params trigger reruns exactly this cell."""
+    cell = cell_of(wildcards)
+    return with_env(cell.spec(), cell)
+
+
+def get_process_spec(wildcards):
+    """What this process of the cell measures (and, after the pilot, the precision rule)."""
+    cell = cell_of(wildcards)
+    return with_env(cell.process_spec(int(wildcards.process)), cell)
+
+
+def get_process_inputs(wildcards):
+    """The torch environment (a version other than "current"), and the receipts of the processes
+    this one waits for: process 0 (a cell that cannot run stops there), and after the pilot the
+    whole pilot (the precision rule reads its spread)."""
+    cell, process = cell_of(wildcards), int(wildcards.process)
+    inputs = get_cell_env(wildcards)
+    part = cellkey.cell_path(cell.key).replace("results/cells/", "results/processes/", 1)
+    waits = range(cell.pilot) if process >= cell.pilot else range(min(process, 1))
+    for earlier in waits:
+        inputs[f"receipt{earlier}"] = cellkey.receipt_path(cellkey.process_part(part, earlier))
+    return inputs
+
+
+def get_process_priority(wildcards):
+    """Rounds: every cell's process k before any cell's process k + 1."""
+    return 1000 - int(wildcards.process)
+
+
+def get_cell_parts(wildcards):
+    """Every process job of the cell (a process the precision rule did not need leaves an empty
+    part and a receipt saying so)."""
+    cell = cell_of(wildcards)
+    folder = cellkey.cell_path(cell.key).replace("results/cells/", "results/processes/", 1).rpartition("/")[0]
+    return [f"{folder}/process-{process}.parquet" for process in range(cell.process_jobs)]
 
 
 def get_cell_threads(wildcards):

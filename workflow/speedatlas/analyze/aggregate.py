@@ -55,10 +55,12 @@ def write_tables(
         raise quarantine.UnreadableCell(
             error.path, f"{error.reason}; moved to {target}; run the same command again to measure it again"
         ) from None
-    cells = peaks.add_efficiency(tables.summarize_cells(raw, noise_cv, host_bound_share), peaks.load_peaks(extra=device_peaks or []))
+    samples = tables.Samples(raw, resamples, seed)
+    cells = tables.summarize_cells(raw, noise_cv, host_bound_share)
+    cells = peaks.add_efficiency(tables.add_intervals(cells, samples, confidence), peaks.load_peaks(extra=device_peaks or []))
     energy = energy_tables.EnergySamples(raw, resamples, seed)
     cells = energy_tables.add_energy(cells, raw, confidence, resamples, seed, energy)
-    speedups = tables.speedup_table(raw, baseline_device, baseline_torch, confidence, resamples, seed)
+    speedups = tables.speedup_table(raw, baseline_device, baseline_torch, confidence, resamples, seed, samples)
     across = machine_axis.compare_machines(raw, list(cross_machine_baselines), confidence, resamples, seed)
     if not across.empty:
         speedups = pd.concat([across, speedups], ignore_index=True) if not speedups.empty else across

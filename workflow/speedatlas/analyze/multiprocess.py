@@ -1,10 +1,10 @@
-"""Cells measured in several processes, and the host share of accelerator cells (issue 14).
+"""Cells measured in several processes, and the host share of accelerator cells (issues 14, 23).
 
-Orchestration side (pandas, numpy). A cell with `timing.processes: P` has samples from P fresh
-processes (column `process`); its estimate is the mean of the per-process medians and its
-interval comes from the two-level bootstrap (stats.bootstrap_process_medians). A cell of one
-process (every cell written before the column existed) keeps the plain median and the exact
-single-level bootstrap, bit for bit.
+Orchestration side (pandas, numpy). A cell of P fresh processes (column `process`; P chosen by
+the precision rule from a pilot, or fixed by `timing.processes`) has as its estimate the
+geometric mean of its processes' medians, and as its interval where a rerun should land
+(stats.rerun_draws: the pilot's spread, Student's t). A cell of one process (every cell written
+before the column existed) keeps the plain median and the exact single-level bootstrap.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ def process_ids(rows: pd.DataFrame) -> np.ndarray:
 
 def add_cell_columns(cells: pd.DataFrame, ok: pd.DataFrame, keys: list[str], host_bound_share: float) -> pd.DataFrame:
     """processes, host share, device time and the host-bound flag per cell; the median of a
-    multi-process cell becomes the mean of its per-process medians (what its interval is of).
+    multi-process cell becomes the geometric mean of its per-process medians (what its interval
+    is of: stats.rerun_draws).
 
     `cells` has one row per cell with median_s; `ok` the ok rows with step_time_s.
     """
@@ -43,7 +44,9 @@ def add_cell_columns(cells: pd.DataFrame, ok: pd.DataFrame, keys: list[str], hos
     rows = ok.assign(_process=process_ids(ok))
     per_process = rows.groupby([*keys, "_process"], sort=False)["step_time_s"].median()
     grouped = per_process.groupby(level=list(range(len(keys))), sort=False)
-    center = pd.DataFrame({"processes": grouped.size(), "_center": grouped.mean()}).reset_index()
+    center = pd.DataFrame({"processes": grouped.size(),
+                           "_center": np.exp(np.log(per_process).groupby(level=list(range(len(keys))), sort=False).mean())}
+                          ).reset_index()
     for column in ("host_share", "device_step_time_s"):
         if column in rows:
             center = center.merge(
@@ -60,45 +63,38 @@ def add_cell_columns(cells: pd.DataFrame, ok: pd.DataFrame, keys: list[str], hos
     return cells
 
 
-def bootstrap_multiprocess(
+def multiprocess_draws(
     values: dict[tuple, np.ndarray],
     processes: dict[tuple, np.ndarray],
+    pilots: dict[tuple, int],
     resamples: int,
     rng: np.random.Generator,
-) -> tuple[dict[tuple, float], dict[tuple, np.ndarray]]:
-    """Estimates and rerun draws (stats.rerun_draws over the two-level bootstrap) of the cells
-    measured in more than one process: their intervals say where a rerun may land.
+) -> tuple[dict[tuple, float], dict[tuple, np.ndarray], dict[tuple, tuple[float, int]]]:
+    """Estimates, rerun draws and (log-scale scale, degrees of freedom) of the cells measured in
+    more than one process (stats.rerun_draws).
 
-    Cells whose processes hold equally many samples are resampled together, (C, P, n) at a
-    time; a cell whose processes differ in count goes through the ragged path.
+    `values` are a cell's per-item times, `processes` their process ids, `pilots` the precision
+    rule's pilot of each cell that had one (else every process counts). Cells of the same
+    number of processes and pilot are drawn together.
     """
     medians: dict[tuple, float] = {}
-    boot: dict[tuple, np.ndarray] = {}
-    by_shape: dict[tuple[int, int], list[tuple]] = {}
-    ragged: list[tuple] = []
-    parts: dict[tuple, list[np.ndarray]] = {}
+    draws: dict[tuple, np.ndarray] = {}
+    spreads: dict[tuple, tuple[float, int]] = {}
+    groups: dict[tuple[int, int], list[tuple[tuple, np.ndarray]]] = {}
     for key, sample in values.items():
         ids = processes[key]
         order = np.argsort(ids, kind="stable")
         cuts = np.flatnonzero(np.diff(ids[order])) + 1
-        parts[key] = np.split(sample[order], cuts)
-        sizes = {len(part) for part in parts[key]}
-        if len(sizes) == 1:
-            by_shape.setdefault((len(parts[key]), sizes.pop()), []).append(key)
-        else:
-            ragged.append(key)
-    for (count, _size), members in sorted(by_shape.items()):
-        block = np.stack([np.stack(parts[k]) for k in members])
-        center = stats.process_center(block)
-        boot_block = stats.bootstrap_process_medians(block, resamples, rng)
-        medians.update(zip(members, center.tolist()))
-        boot.update(zip(members, stats.rerun_draws(center, boot_block, count, rng)))
-    for key in ragged:
-        center = np.array([np.mean([np.median(part) for part in parts[key]])])
-        replicates = stats.bootstrap_ragged_process_medians(parts[key], resamples, rng)[None, :]
-        medians[key] = float(center[0])
-        boot[key] = stats.rerun_draws(center, replicates, len(parts[key]), rng)[0]
-    return medians, boot
+        logs = np.log([np.median(part) for part in np.split(sample[order], cuts)])
+        pilot = pilots.get(key) or len(logs)
+        pilot = min(max(pilot, 2), len(logs))
+        groups.setdefault((len(logs), pilot), []).append((key, logs))
+        spreads[key] = (float(np.std(logs[:pilot], ddof=1) * np.sqrt(2.0 / len(logs))), pilot - 1)
+    for (_count, pilot), members in sorted(groups.items()):
+        center, block = stats.rerun_draws(np.stack([logs for _, logs in members]), pilot, resamples, rng)
+        medians.update(zip([key for key, _ in members], center.tolist()))
+        draws.update(zip([key for key, _ in members], block))
+    return medians, draws, spreads
 
 
 def is_multiprocess(ids: np.ndarray) -> bool:

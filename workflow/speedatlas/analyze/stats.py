@@ -1,13 +1,14 @@
-"""Statistics of raw timing samples: robust summaries and bootstrap intervals.
+"""Statistics of raw timing samples: robust summaries and intervals.
 
 Pure numpy. Medians rather than means because timing noise is one-sided (a preempted step is
-slower, never faster); intervals from resampling the raw samples, so a speed-up of 5.2x comes
-with how sure we are of it.
+slower, never faster). A cell of one process gets a bootstrap interval of its median (how
+precise that process's median is); a cell of several processes gets a rerun interval (where a
+rerun of the cell should land, from the spread between its processes). Speed-ups are ratios of
+draws of both sides, so a speed-up of 5.2x comes with how sure we are of it.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,149 +81,29 @@ def bootstrap_medians(
     return out
 
 
-def bootstrap_process_medians(
-    samples: np.ndarray, resamples: int, rng: np.random.Generator, chunk: int = 256
-) -> np.ndarray:
-    """Two-level bootstrap of cells measured in several processes: `samples` is (C, P, n),
-    n samples from each of P processes. Returns (C, resamples).
+def rerun_draws(log_medians: np.ndarray, pilot: int, resamples: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Estimates and rerun draws of cells measured in several processes.
 
-    One resample draws P processes with replacement, then, inside each drawn process, n of its
-    samples with replacement; its statistic is the mean of those P resampled medians (what
-    `process_center` computes on the data). Drawing the processes is what lets the interval
-    include the between-process variation that one process's samples cannot show: on a lent
-    H100 a host-bound cell's median moved 1.5x between fresh processes while its samples in
-    one process spread by a few percent (issue 14).
-
-    Exact and cheap: the median of n values resampled from a sorted row is (x[i] + x[j]) / 2
-    for the pair of middle order statistics (i, j) of n uniform indices, whose joint law
-    depends on n alone (`_median_pair_law`). Each (resample, drawn process) is one draw, by
-    Walker's alias method, of the process and the pair together: one uniform, where the
-    single-level shortcut needs a Beta variate (and for even n a uniform and a power).
+    `log_medians` is (C, P): the log of each process's median per-item time, for C cells of P
+    processes each, of which the first `pilot` are the pilot whose spread the cells' intervals
+    use (the precision rule: speedatlas.measure.protocol.precision; for a fixed number of
+    processes, pilot = P). A cell's estimate is the mean of its log medians (the geometric mean
+    of its processes' medians); a rerun of the cell in P new processes lands at
+    estimate * exp(scale * T), T Student's t with pilot - 1 degrees of freedom and scale
+    = s * sqrt(2 / P), s the pilot's spread: the classical prediction interval of a mean, which
+    Stein's two-stage rule keeps exact although P was chosen from s. Returns the estimates (C,)
+    and the draws (C, resamples), from which speed-ups take ratios (both sides' uncertainty).
     """
-    x = np.sort(np.asarray(samples, dtype=float), axis=2)
-    cells, processes, n = x.shape
-    if n == 0 or processes == 0:
-        raise ValueError("no samples to resample")
-    # One alias table over (process, pair): outcome o = process * K + pair, so one uniform
-    # gives the column (its integer part) and the alias coin (its fraction; 53-bit doubles
-    # leave over 30 bits for it at any practical P * K)
-    probability, alias = _alias_table(_median_pair_law(n))
-    outcomes = len(probability)
-    offsets = np.repeat(np.arange(processes) * outcomes, outcomes)
-    probability, alias = np.tile(probability, processes), np.tile(alias, processes) + offsets
-    pair_lower, pair_upper = np.divmod(np.tile(np.arange(outcomes), processes), n)
-    start_of_process = np.repeat(np.arange(processes) * n, outcomes)
-    lower_at, upper_at = start_of_process + pair_lower, start_of_process + pair_upper
-    columns = processes * outcomes
-    out = np.empty((cells, resamples))
-    for start in range(0, cells, chunk):
-        block = x[start : start + chunk].reshape(-1, processes * n)
-        u = rng.random((len(block), resamples * processes)) * columns
-        column = np.minimum(u.astype(np.intp), columns - 1)
-        outcome = np.where(u - column < probability[column], column, alias[column])
-        medians = np.take_along_axis(block, lower_at[outcome], axis=1)
-        if n % 2 == 0:
-            medians += np.take_along_axis(block, upper_at[outcome], axis=1)
-            medians /= 2
-        out[start : start + chunk] = medians.reshape(len(block), resamples, processes).mean(axis=2)
-    return out
-
-
-def _median_pair_law(n: int) -> np.ndarray:
-    """P(I = i, J = j) as an (n * n,) array: I, J the order statistics of ranks (n+1)//2 and
-    n//2 + 1 of n indices drawn uniformly from 0..n-1 (I = J for odd n). The resampled median
-    of a sorted row x is then (x[I] + x[J]) / 2, as np.median computes it.
-
-    Odd n: P(I <= k) = P(Binomial(n, (k+1)/n) >= m). Even n, m = n/2: for a < b,
-    H(a, b) = P(I <= a, J >= b) = C(n, m) ((a+1)/n)^m ((n-b)/n)^(n-m) (exactly m draws at or
-    below a, none strictly between, n-m at or above b); the joint pmf of i < j follows by
-    differences of H, and P(I = J = i) = P(I = i) - the pairs with j > i.
-    """
-    m = (n + 1) // 2
-    k = np.arange(n)
-    q = (k + 1) / n
-    below = np.array([sum(math.comb(n, c) * p**c * (1 - p) ** (n - c) for c in range(m, n + 1)) for p in q])
-    p_lower = np.diff(np.r_[0.0, below])  # P(I = k)
-    law = np.zeros((n, n))
-    if n % 2:
-        law[k, k] = p_lower
-    else:
-        def h(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-            valid = (a >= 0) & (b <= n - 1) & (a < b)
-            value = math.comb(n, m) * ((a + 1) / n) ** m * ((n - b) / n) ** (n - m)
-            return np.where(valid, value, 0.0)
-
-        i, j = np.meshgrid(k, k, indexing="ij")
-        law = np.where(j > i, h(i, j) - h(i - 1, j) - h(i, j + 1) + h(i - 1, j + 1), 0.0)
-        law[k, k] = p_lower - law.sum(axis=1)
-    law = np.clip(law, 0.0, None).ravel()
-    return law / law.sum()
-
-
-def _alias_table(law: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Walker's alias table of a discrete law: outcome = column if u < probability[column]
-    else alias[column], column uniform."""
-    size = len(law)
-    scaled = law * size
-    probability = np.ones(size)
-    alias = np.arange(size)
-    small = [i for i in range(size) if scaled[i] < 1.0]
-    large = [i for i in range(size) if scaled[i] >= 1.0]
-    while small and large:
-        low, high = small.pop(), large.pop()
-        probability[low], alias[low] = scaled[low], high
-        scaled[high] -= 1.0 - scaled[low]
-        (small if scaled[high] < 1.0 else large).append(high)
-    return probability, alias
-
-
-def bootstrap_ragged_process_medians(
-    processes: list[np.ndarray], resamples: int, rng: np.random.Generator
-) -> np.ndarray:
-    """The two-level bootstrap of one cell whose processes have different sample counts
-    (rare: e.g. a config changed between processes). Returns (resamples,)."""
-    count = len(processes)
-    # every process gets resamples x count resampled medians; a drawn slot uses its own one
-    medians = np.stack(
-        [bootstrap_medians(np.asarray(p, float)[None, :], resamples * count, rng)[0].reshape(resamples, count)
-         for p in processes]
-    )  # (P, resamples, P)
-    picks = rng.integers(0, count, size=(resamples, count))
-    return medians[picks, np.arange(resamples)[:, None], np.arange(count)[None, :]].mean(axis=1)
-
-
-def rerun_draws(center: np.ndarray, boot: np.ndarray, processes: int, rng: np.random.Generator) -> np.ndarray:
-    """Where a rerun's estimate may land: draws (C, B) whose percentile interval is a
-    prediction interval for the same cell measured again in P new processes (issue 14).
-
-    `boot` holds the two-level bootstrap replicates (C, B) of the estimates `center` (C,); their
-    spread (log scale) is the estimate's standard error, within and between processes. Three
-    textbook corrections turn it into the spread of a rerun, each a factor on that scale:
-    - a rerun's estimate carries its own noise, so the gap between two runs has twice the
-      variance of one estimate: sqrt(2);
-    - resampling P processes sees (P - 1) / P of their variance (the bootstrap's plug-in bias,
-      Efron & Tibshirani 1993, §5.2): sqrt(P / (P - 1));
-    - a spread estimated from P processes is itself uncertain: the draws follow Student's t
-      with P - 1 degrees of freedom, not the normal law (the classical prediction interval).
-    Drawn rather than read off the bootstrap's percentiles: with 3 processes those are a few
-    distinct values, and scaling their extremes by the t factor overshoots by 2x. With normal
-    per-process medians this gives the nominal coverage of a rerun (a seeded simulation in
-    tests/test_stats.py); the coverage measured on a lent H100 is in the README.
-    """
-    if processes < 2:
-        raise ValueError("a rerun interval needs at least 2 processes")
-    center = np.asarray(center, dtype=float)[:, None]
-    spread = np.log(np.asarray(boot, dtype=float) / center).std(axis=1, keepdims=True)
-    scale = np.sqrt(2 * processes / (processes - 1)) * spread
-    # clipped far beyond any percentile read from it: with 2 processes t has 1 degree of
+    log_medians = np.asarray(log_medians, dtype=float)
+    cells, processes = log_medians.shape
+    if not 2 <= pilot <= processes:
+        raise ValueError(f"a rerun interval needs a pilot of 2 to {processes} processes, not {pilot}")
+    center = log_medians.mean(axis=1)
+    scale = log_medians[:, :pilot].std(axis=1, ddof=1) * np.sqrt(2.0 / processes)
+    # clipped far beyond any percentile read from it: with a pilot of 2, t has 1 degree of
     # freedom (a Cauchy law), whose rare huge draws would overflow exp
-    return center * np.exp(np.clip(scale * rng.standard_t(processes - 1, size=np.shape(boot)), -50, 50))
-
-
-def process_center(samples: np.ndarray) -> np.ndarray:
-    """The estimate the two-level bootstrap resamples: the mean of the per-process medians of
-    (C, P, n) samples; with one process it is the plain median."""
-    return np.median(np.asarray(samples, dtype=float), axis=2).mean(axis=1)
+    t = np.clip(rng.standard_t(pilot - 1, size=(cells, resamples)), -1e6, 1e6)
+    return np.exp(center), np.exp(center[:, None] + np.clip(scale[:, None] * t, -50, 50))
 
 
 def _order_index(uniform: np.ndarray, n: int) -> np.ndarray:

@@ -65,6 +65,17 @@ CELL_INFO = (
     "low_power_mode",
     "thermal_state",
     "pytorch_mps_env",
+    # the precision rule and the sources of variance (issue 23): nulls in older cell files
+    "precision_target",
+    "pilot_processes",
+    "planned_processes",
+    "wanted_processes",
+    "precision_limited_by",
+    "warmup_steps_run",
+    "gc_disabled",
+    "host_cpu",
+    "cpu_governor",
+    "cudnn_benchmark",
 )
 
 
@@ -206,6 +217,7 @@ class Samples:
         several = {key: p for key, p in zip(self.keys, ids) if multiprocess.is_multiprocess(p)}
         self.medians: dict[tuple, float] = {}
         self.boot: dict[tuple, np.ndarray] = {}
+        self.spreads: dict[tuple, tuple[float, int]] = {}
         rng = np.random.default_rng(seed)
         by_size: dict[int, list[tuple]] = {}
         for key, values in self.values.items():
@@ -215,12 +227,56 @@ class Samples:
             block = np.stack([self.values[k] for k in members])
             self.medians.update(zip(members, np.median(block, axis=1).tolist()))
             self.boot.update(zip(members, stats.bootstrap_medians(block, resamples, rng)))
-        if several:  # samples from several processes: the two-level bootstrap
-            medians, boot = multiprocess.bootstrap_multiprocess(
-                {k: self.values[k] for k in several}, several, resamples, rng
+        if several:  # samples from several processes: where a rerun should land
+            pilots = {}
+            if "pilot_processes" in ok:
+                first = ok["pilot_processes"].to_numpy()[starts]
+                pilots = {key: int(p) for key, p in zip(self.keys, first) if key in several and not pd.isna(p)}
+            medians, boot, self.spreads = multiprocess.multiprocess_draws(
+                {k: self.values[k] for k in several}, several, pilots, resamples, rng
             )
             self.medians.update(medians)
             self.boot.update(boot)
+
+    def intervals(self, confidence: float) -> pd.DataFrame:
+        """Each ok cell's interval of its per-item time (low, high) and the relative precision
+        it reaches, exp(half-width) - 1: closed form (Student's t) for a cell of several
+        processes, the bootstrap's percentiles for a cell of one."""
+        from speedatlas.measure.protocol.precision import relative, t_quantile
+
+        rows = []
+        tail = (1 - confidence) / 2 * 100
+        for key in self.keys:
+            median = self.medians[key]
+            if key in self.spreads:
+                scale, df = self.spreads[key]
+                half = t_quantile(0.5 + confidence / 2, df) * scale
+                low, high = median * np.exp(-half), median * np.exp(half)
+            else:
+                low, high = np.percentile(self.boot[key], [tail, 100 - tail])
+                half = 0.5 * np.log(high / low) if low > 0 else np.nan
+            rows.append((*key, low, high, relative(half)))
+        return pd.DataFrame(rows, columns=[*cellkey.KEY_COLUMNS, "_low_item", "_high_item", "precision"])
+
+
+INTERVAL_COLUMNS = ("ci_low_s", "ci_high_s", "precision", "precision_met")
+
+
+def add_intervals(cells: pd.DataFrame, samples: Samples, confidence: float) -> pd.DataFrame:
+    """Each ok cell's interval of its median step time (ci_low_s, ci_high_s), the relative
+    precision it reaches and whether that meets the cell's precision target (true where it had
+    none). Cells that did not run get nulls."""
+    intervals = samples.intervals(confidence)
+    out = cells.drop(columns=[c for c in INTERVAL_COLUMNS if c in cells]).merge(
+        intervals, on=list(cellkey.KEY_COLUMNS), how="left")
+    per_item = pd.Series([samples.medians.get(tuple(key)) for key in out[list(cellkey.KEY_COLUMNS)].itertuples(index=False)],
+                         index=out.index, dtype=float)
+    out["ci_low_s"] = out["median_s"] * out.pop("_low_item") / per_item
+    out["ci_high_s"] = out["median_s"] * out.pop("_high_item") / per_item
+    target = out["precision_target"] if "precision_target" in out else pd.Series(np.nan, index=out.index)
+    met = target.isna() | (out["precision"] <= target * (1 + 1e-9))
+    out["precision_met"] = met.where(out["precision"].notna(), None)
+    return out
 
 
 def items_per_step(rows: pd.DataFrame) -> pd.Series:
@@ -320,8 +376,9 @@ def speedup_table(
     confidence: float = 0.95,
     resamples: int = 2000,
     seed: int = 0,
+    samples: Samples | None = None,
 ) -> pd.DataFrame:
-    """All comparisons of a study, one `axis` at a time.
+    """All comparisons of a study, one `axis` at a time (`samples`: the study's, when already made).
 
     device: every device over `baseline_device`; torch: every version over `baseline_torch`;
     dtype: float16/bfloat16 over float32; variant: over eager; batch_size: throughput of each
@@ -334,7 +391,7 @@ def speedup_table(
         ("variant", baseline_value("eager")),
         ("batch_size", smallest),
     ]
-    samples = Samples(raw, resamples, seed)
+    samples = samples if samples is not None else Samples(raw, resamples, seed)
     frames = [compare_along(raw, axis, pick, confidence, resamples, seed, samples) for axis, pick in axes]
     frames = [frame for frame in frames if not frame.empty]
     if not frames:

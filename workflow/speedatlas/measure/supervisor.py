@@ -1,13 +1,15 @@
-"""Run a cell's runner in a child process and turn its death into the cell's result.
+"""Run one process of a cell (its runner, in a child process) and turn its death into a result.
 
-    python -m speedatlas.measure.supervisor --python PY --spec JSON --out PATH
+    python -m speedatlas.measure.supervisor --python PY --spec JSON --out PART
 
 A segfault or a kill inside torch takes the runner's process with it, and Snakemake would then
-fail the job, delete its output and never run the aggregate. The supervisor (standard library +
-pyarrow, under snakemake's interpreter) waits for the runner; if it died without writing its
-file, it writes the cell with status `error` and the exit reason, so the study completes and the
-report shows the crash. Only the supervisor's own death fails the job (then `--keep-going`
-finishes the other cells, and the next run redoes this one).
+fail the job, delete its output and never run the aggregate. The supervisor (standard library,
+and pyarrow only to write a crash's row, under snakemake's interpreter) first decides whether
+the process is needed at all (process 0 ran? the precision rule's pilot asks for it?), then
+waits for the runner; if it died without writing its part, it writes the part with status
+`error` and the exit reason, so the study completes and the report shows the crash. Only the
+supervisor's own death fails the job (then `--keep-going` finishes the other cells, and the next
+run redoes this one). The cell's file is made from the parts by speedatlas.measure.cell_merge.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ _T0 = time.perf_counter()  # the cell's set-up time starts here (runner.LAUNCHED
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
 import os  # noqa: E402
+import statistics  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -26,10 +30,11 @@ from pathlib import Path  # noqa: E402
 
 from speedatlas import cellkey  # noqa: E402
 from speedatlas.measure.hardware import envinfo  # noqa: E402
-from speedatlas.measure.process import children  # noqa: E402
+from speedatlas.measure.process import children, receipts  # noqa: E402
 from speedatlas.measure.process.gpu_slot import PREFER_KEY  # noqa: E402
 from speedatlas.measure.process.notice import notice_fd, notify  # noqa: E402
-from speedatlas.measure.process.runner import EXIT_WRITE_FAILED, LAUNCHED_KEY, CellWriteError  # noqa: E402
+from speedatlas.measure.process.runner import EXIT_WRITE_FAILED, LAUNCHED_KEY, RECEIPT_KEY, CellWriteError  # noqa: E402
+from speedatlas.measure.protocol import precision  # noqa: E402 - standard library only
 
 # pyarrow (cellio) is imported only where a file is written here (a crash, an unusable
 # environment, the merge of several processes): 0.2 s of every cell's start otherwise.
@@ -84,34 +89,77 @@ def write_row(row: dict, out: str) -> None:
         raise CellWriteError(out, error) from error
 
 
-def record_unusable_env(spec_json: str, out: str, reason: str) -> None:
+def record_unusable_env(spec: dict, out: str, reason: str) -> None:
     """A torch version whose environment could not be built: its cells are `unavailable`."""
-    spec = json.loads(spec_json)
-    row = {**cellkey.row_columns(spec, spec.get("protocol", 0)), "status": "unavailable", "error": reason}
-    write_row(row, out)
+    write_row({**cellkey.row_columns(spec, spec.get("protocol", 0)), "status": "unavailable", "error": reason}, out)
+    receipts.write(cellkey.receipt_path(out), status="unavailable", median_step_s=None, seconds=time.perf_counter() - _T0,
+                   gpu_index=None)
     print(f"speedatlas: {reason}; recorded as status unavailable", file=sys.stderr)
 
 
-def supervise(python: str, spec_json: str, out: str) -> int:
-    """Run the runner; record a crash as the cell's result. Returns the runner's exit code.
+def reason_to_skip(spec: dict, out: str) -> str | None:
+    """Why this process of the cell need not run (None: it runs).
 
-    A cell of a built torch environment names its marker in the spec ("torch_env"); a failed
-    build recorded there becomes the cell's result without starting the runner. A cell with
-    `processes` > 1 runs that many fresh processes one after another (see run_processes).
+    Process 0 always runs. A later one stops where process 0 did not come out ok (the cell
+    cannot run; its result is that first process's). A process after the pilot of the precision
+    rule runs only if the pilot's spread asks for it (speedatlas.measure.protocol.precision).
+    """
+    process = spec.get("process", 0)
+    if process == 0:
+        return None
+    first = receipts.read(cellkey.receipt_path(cellkey.process_part(out, 0)))
+    if first["status"] != "ok":
+        return f"process 0 of this cell was {first['status']}: the cell ends there"
+    rule = spec.get("sampling") or {}
+    if "precision" not in rule:
+        return None
+    pilot = [receipts.read(cellkey.receipt_path(cellkey.process_part(out, k))) for k in range(rule["pilot"])]
+    failed = [k for k, receipt in enumerate(pilot) if receipt["status"] != "ok"]
+    if failed:
+        return f"process {failed[0]} of the pilot was {pilot[failed[0]]['status']}: the cell ends there"
+    plan = precision.plan([math.log(r["median_step_s"]) for r in pilot], rule["precision"], rule["confidence"],
+                          rule["max_processes"], statistics.fmean(r["seconds"] for r in pilot), rule.get("max_seconds"))
+    if process >= plan.processes:
+        return f"not needed: the pilot's spread asks for {plan.processes} processes (±{plan.precision:.1%})"
+    return None
+
+
+def write_skipped(out: str, reason: str) -> None:
+    """An empty part and a receipt saying why: the cell's file is made without this process."""
+    Path(out).write_bytes(b"")
+    receipts.write(cellkey.receipt_path(out), status=receipts.SKIPPED, reason=reason, median_step_s=None, seconds=0.0,
+                   gpu_index=None)
+    print(f"speedatlas: {reason}; this process is not run", file=sys.stderr)
+
+
+def supervise(python: str, spec_json: str, out: str) -> int:
+    """Run one process of a cell (the runner, forked or fresh); record a crash as its result.
+    Returns the runner's exit code.
+
+    Every process job leaves its part (`out`) and a receipt beside it. A process that need not
+    run (reason_to_skip) leaves an empty part. A cell of a built torch environment names its
+    marker in the spec ("torch_env"); a failed build recorded there becomes the cell's result
+    without starting the runner. Later processes of a `cuda` cell prefer the GPU process 0 ran on.
     """
     spec = json.loads(spec_json)
+    skip = reason_to_skip(spec, out)
+    if skip is not None:
+        write_skipped(out, skip)
+        return 0
     env = spec.get("torch_env") or {}
     reason = envinfo.unusable_reason(env["marker"]) if env.get("marker") else None
     if reason is not None:
-        record_unusable_env(spec_json, out, reason)
+        record_unusable_env(spec, out, reason)
         return 0
-    if spec.get("processes", 1) > 1:
-        return run_processes(python, spec, out)
-    return run_process(python, {**spec, LAUNCHED_KEY: _T0}, out)
+    prefer = {}
+    if spec.get("process", 0) > 0:
+        gpu = receipts.read(cellkey.receipt_path(cellkey.process_part(out, 0))).get("gpu_index")
+        prefer = {PREFER_KEY: gpu} if gpu is not None else {}
+    return run_process(python, {**spec, LAUNCHED_KEY: _T0, RECEIPT_KEY: cellkey.receipt_path(out), **prefer}, out)
 
 
 def run_process(python: str, spec: dict, out: str) -> int:
-    """One process of the cell writes `out`; a crash becomes an error row there."""
+    """One process of the cell writes `out` and its receipt; a crash becomes an error row there."""
     returncode = fork_or_spawn(python, json.dumps(spec), out)
     if returncode == EXIT_WRITE_FAILED:  # the runner could not write its file and said why
         raise CellWriteError(out, OSError(f"see the message above (exit status {returncode})"))
@@ -119,56 +167,15 @@ def run_process(python: str, spec: dict, out: str) -> int:
         raise KeyboardInterrupt  # interrupted, not crashed: no result for this cell
     if returncode != 0:
         reason = exit_reason(returncode)
-        if os.path.exists(out):
+        if os.path.exists(out) and os.path.exists(cellkey.receipt_path(out)):
             print(f"speedatlas: {reason} after writing its result; the result is kept", file=sys.stderr)
         else:
             row = {**cellkey.row_columns(spec, spec.get("protocol", 0)), "status": "error",
                    "error": f"{reason} (see the cell's log)"}
             write_row(row, out)
+            receipts.write(cellkey.receipt_path(out), status="error", median_step_s=None,
+                           seconds=time.perf_counter() - _T0, gpu_index=None)
             print(f"speedatlas: {reason}; recorded as status error", file=sys.stderr)
-    return returncode
-
-
-def part_path(out: str, index: int) -> Path:
-    """Process `index`'s own file, beside the cell's (hidden, never matched as a cell file)."""
-    return Path(out).with_name(f".{Path(out).stem}-process{index}.parquet")
-
-
-def run_processes(python: str, spec: dict, out: str) -> int:
-    """`processes` fresh processes (forked from the fork server where one serves), each with
-    its own model build, warm-up and timed blocks; their rows, with column `process`, make the
-    cell's file. The first process whose status is not ok ends the cell: its rows are the
-    cell's result (the others would most likely fail the same way)."""
-    import pyarrow.compute as pc
-
-    from speedatlas.measure import cellio
-
-    returncode, parts, prefer = 0, [], {}
-    try:
-        for index in range(spec["processes"]):
-            part = part_path(out, index)
-            part.unlink(missing_ok=True)
-            parts.append(part)
-            launched = _T0 if index == 0 else time.perf_counter()
-            code = run_process(python, {**spec, "process": index, LAUNCHED_KEY: launched, **prefer}, str(part))
-            returncode = returncode or code
-            with cellio.pandas_hidden():  # pyarrow would import pandas (2 s) for the "ok" scalar
-                table = cellio.read_part(part)
-                ok = pc.all(pc.equal(table["status"], "ok")).as_py()
-            if index == 0 and "gpu_index" in table.column_names and table["gpu_index"][0].as_py() is not None:
-                prefer = {PREFER_KEY: table["gpu_index"][0].as_py()}  # concurrency: device: stay on this GPU
-            if not ok:
-                tables = [table]
-                break
-        else:
-            tables = [cellio.read_part(part) for part in parts]
-        try:
-            cellio.write_atomic(cellio.concat_parts(tables), out)
-        except OSError as error:  # e.g. ENOSPC: the job fails and says so on the terminal
-            raise CellWriteError(out, error) from error
-    finally:  # also after Ctrl-C or a failed write: no process file is left beside the cell
-        for part in parts:
-            part.unlink(missing_ok=True)
     return returncode
 
 

@@ -213,13 +213,33 @@ def check_probe_model(config: dict[str, Any], known_models: Iterable[str]) -> No
 
 def check_semantics(config: dict[str, Any]) -> None:
     """Cross-key rules a JSON schema cannot state."""
-    mistakes = gather([lambda: _check_baseline_device(config), lambda: check_workloads(config)], ConfigError)
+    mistakes = gather([lambda: _check_baseline_device(config), lambda: check_workloads(config),
+                       lambda: check_timing_blocks(config)], ConfigError)
     baseline_torch = config.get("baseline_torch")
     if baseline_torch is not None and baseline_torch not in config["torch_versions"]:
         mistakes.append(
             f"key 'baseline_torch': {baseline_torch!r} is not in torch_versions "
             f"{config['torch_versions']!r}; add it there or pick one of them"
         )
+    if mistakes:
+        raise ConfigError(*mistakes)
+
+
+def check_timing_blocks(config: dict[str, Any]) -> None:
+    """A timing block asks for the precision rule or for a fixed number of processes, not both;
+    the rule's pilot fits in its budget."""
+    blocks = [("timing", config["timing"])]
+    blocks += [(f"timing_by_device.{device}", block) for device, block in config.get("timing_by_device", {}).items()]
+    blocks += [(f"models[{i}].timing", entry["timing"]) for i, entry in enumerate(config["models"])
+               if isinstance(entry, dict) and "timing" in entry]
+    mistakes = []
+    for where, block in blocks:
+        if "processes" in block and block.get("precision") is not None:
+            mistakes.append(f"key '{where}': gives both processes ({block['processes']}, a fixed count) and precision "
+                            f"({block['precision']}, the rule that chooses the count); keep one, or set precision: null")
+        if block.get("pilot_processes", 0) > block.get("max_processes", config["timing"]["max_processes"]):
+            mistakes.append(f"key '{where}.pilot_processes': {block['pilot_processes']} is more than max_processes "
+                            f"({block.get('max_processes', config['timing']['max_processes'])}); the pilot must fit in the budget")
     if mistakes:
         raise ConfigError(*mistakes)
 

@@ -19,12 +19,12 @@ from speedatlas.plan.config import MODEL_OVERRIDES
 
 # Bump when the measurement itself changes (what is timed, how it is synchronised, how inputs
 # are made): every cell's params carry it, so Snakemake reruns exactly the affected cells.
-PROTOCOL_VERSION = 1
+# 2: warm-up lasts at least timing.warmup_seconds, the garbage collector is off in timed blocks,
+# and a cell's processes are separate jobs spread over the study in rounds (issue 23).
+PROTOCOL_VERSION = 2
 # The same for the mnist_epoch workload only (it is part of those cells' `data` settings, so a
 # change of the epoch protocol never reruns a synthetic cell).
 EPOCH_PROTOCOL_VERSION = 1
-
-
 
 @dataclass(frozen=True, order=True)
 class Cell:
@@ -49,9 +49,13 @@ class Cell:
     # Canonical JSON of the input pipeline's settings (mnist_epoch only; "" for synthetic, and
     # then left out of the spec, so synthetic specs are what they were before workloads existed).
     data: str = ""
-    # Fresh processes the cell's samples come from (timing.processes); left out of the spec at 1,
-    # so cells of one process keep the spec (and the files) they had before the key existed.
-    processes: int = 1
+    # Canonical JSON of how many fresh processes the cell's samples come from (speedatlas.plan.
+    # matrix.sampling): {"processes": P}, or the precision rule's {"precision", "pilot",
+    # "max_processes", "max_seconds", "confidence"}.
+    sampling: str = '{"processes": 1}'
+    # The warm-up lasts at least this long as well as `warmup` steps (clocks, allocator caches
+    # and autotuners settle by time, not by step count).
+    warmup_seconds: float = 0.0
     # Canonical JSON of the energy settings (config `energy`); "" leaves them out of the spec.
     energy: str = ""
     # Canonical JSON of what builds a model that is not torchvision's (a built-in transformer or
@@ -67,25 +71,51 @@ class Cell:
     def path(self) -> str:
         return cellkey.cell_path(self.key)
 
+    @property
+    def sampling_rule(self) -> dict[str, Any]:
+        return json.loads(self.sampling)
+
+    @property
+    def process_jobs(self) -> int:
+        """Process jobs of the cell: the fixed count, or the precision rule's most."""
+        rule = self.sampling_rule
+        return rule.get("processes") or rule["max_processes"]
+
+    @property
+    def pilot(self) -> int:
+        """Processes that always run (the precision rule's pilot; every process of a fixed count)."""
+        rule = self.sampling_rule
+        return rule.get("processes") or rule["pilot"]
+
+    def _measurement(self) -> dict[str, Any]:
+        fields = asdict(self)
+        del fields["sampling"]
+        for name in ("data", "energy", "model_source"):
+            value = fields.pop(name)
+            if value:
+                fields[name] = json.loads(value)
+        return {**fields, "protocol": PROTOCOL_VERSION}
+
     def spec(self) -> str:
-        """Canonical JSON of everything that determines the measurement (Snakemake params).
+        """Canonical JSON of everything that determines the cell (the params of its cell file):
+        what each process measures, and how many processes the cell takes.
 
         Sorted keys, so the string (and with it Snakemake's params trigger) only changes when
         a value does.
         """
-        fields = asdict(self)
-        data = fields.pop("data")
-        if fields["processes"] == 1:
-            del fields["processes"]
-        if data:
-            fields["data"] = json.loads(data)
-        energy = fields.pop("energy")
-        if energy:
-            fields["energy"] = json.loads(energy)
-        source = fields.pop("model_source")
-        if source:
-            fields["model_source"] = json.loads(source)
-        return json.dumps({**fields, "protocol": PROTOCOL_VERSION}, sort_keys=True)
+        return json.dumps({**self._measurement(), "sampling": self.sampling_rule}, sort_keys=True)
+
+    def process_spec(self, process: int) -> str:
+        """Canonical JSON of what process `process` of the cell measures (its job's params).
+
+        The pilot's processes always run: their spec is the measurement alone, so a new
+        precision target re-measures none of them. A process after the pilot runs only if the
+        precision rule asks for it, so its spec carries the rule.
+        """
+        fields = {**self._measurement(), "process": process}
+        if process >= self.pilot:
+            fields["sampling"] = self.sampling_rule
+        return json.dumps(fields, sort_keys=True)
 
 
 def epoch_settings(workload: str, batch: int, timing: dict[str, int], data: dict[str, Any]) -> dict[str, Any]:
@@ -96,10 +126,9 @@ def epoch_settings(workload: str, batch: int, timing: dict[str, int], data: dict
     repeats = timed epochs, warmup = the steps of the one untimed warm-up epoch; `data` holds
     what else changes the measurement (where the images come from, how many, the workers).
     """
-    processes = timing.get("processes", 1)
     if workload != "mnist_epoch":
         return {"warmup": timing["warmup"], "repeats": timing["repeats"],
-                "steps_per_repeat": timing["steps_per_repeat"], "data": "", "processes": processes}
+                "steps_per_repeat": timing["steps_per_repeat"], "data": ""}
     steps = math.ceil(data["images"] / batch)
     pipeline = {
         "mnist_root": data["mnist_root"],
@@ -110,7 +139,7 @@ def epoch_settings(workload: str, batch: int, timing: dict[str, int], data: dict
         "epoch_protocol": EPOCH_PROTOCOL_VERSION,
     }
     return {"warmup": steps, "repeats": data["epochs"], "steps_per_repeat": steps,
-            "data": json.dumps(pipeline, sort_keys=True), "processes": processes}
+            "data": json.dumps(pipeline, sort_keys=True)}
 
 
 def _model_settings(entry: str | dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
@@ -122,26 +151,41 @@ def _model_settings(entry: str | dict[str, Any], config: dict[str, Any]) -> dict
     return settings
 
 
-# Fresh processes per cell where the config names none (timing.processes). Chosen from two
-# runs of the same cells on a lent H100 (README, "Honest intervals"): from one process a rerun
-# landed inside the interval 8 times in 24, from three 21-22 times in 24 at about twice the
-# wall time. cpu cells keep one: their steps are long and the study's default must stay quick
-# on a 2-core laptop; mnist_epoch cells time whole epochs, already seconds each.
-ACCELERATOR_PROCESSES = 3
+def sampling(workload: str, timing: dict[str, Any], confidence: float) -> str:
+    """How many processes a cell takes, as canonical JSON (the Cell's `sampling`).
+
+    Synthetic cells take the precision rule (speedatlas.measure.protocol.precision) while
+    `timing.precision` is set, as it is by default: a pilot of `pilot_processes`, then as many
+    processes as the pilot's spread asks for, within `max_processes` and `max_seconds`. With
+    `precision: null`, and always for mnist_epoch cells (each process times whole epochs,
+    seconds to minutes), a fixed count: `processes` (default 1).
+    """
+    if workload == "mnist_epoch" or timing.get("precision") is None:
+        return json.dumps({"processes": timing.get("processes") or 1})
+    pilot = timing["pilot_processes"]
+    rule = {"precision": timing["precision"], "pilot": pilot, "max_processes": max(pilot, timing["max_processes"]),
+            "max_seconds": timing.get("max_seconds"), "confidence": confidence}
+    return json.dumps(rule, sort_keys=True)
 
 
-def default_processes(device: str, workload: str) -> int:
-    """timing.processes when the study, the device's overrides and the model name none."""
-    if workload == "synthetic" and device.split(":")[0] != "cpu":
-        return ACCELERATOR_PROCESSES
-    return 1
+# The precision wanted where the config names neither `precision` nor `processes`: see
+# docs/timing.md for the measurements it was chosen from.
+DEFAULT_PRECISION = 0.05
 
 
-def _timing(config: dict[str, Any], device: str, workload: str, model_timing: dict[str, int]) -> dict[str, int]:
-    """Study timing, then the device's overrides (timing_by_device), then the model's; where
-    none names `processes`, the device's default."""
-    timing = {**config["timing"], **config.get("timing_by_device", {}).get(device, {}), **model_timing}
-    timing.setdefault("processes", default_processes(device, workload))
+def _timing(config: dict[str, Any], device: str, model_timing: dict[str, Any]) -> dict[str, Any]:
+    """Study timing, then the device's overrides (timing_by_device), then the model's.
+
+    The most specific level that names `precision` or `processes` decides between the precision
+    rule and a fixed count; where none does, the rule with DEFAULT_PRECISION.
+    """
+    timing: dict[str, Any] = {"precision": DEFAULT_PRECISION}
+    for level in (config["timing"], config.get("timing_by_device", {}).get(device, {}), model_timing):
+        if "processes" in level and "precision" not in level:
+            timing["precision"] = None
+        if level.get("precision") is not None:
+            timing.pop("processes", None)
+        timing.update(level)
     return timing
 
 
@@ -165,7 +209,7 @@ def expand(config: dict[str, Any], cwd: Path | None = None) -> list[Cell]:
             s["batch_sizes"],
         )
         for workload, torch_version, device, dtype, mode, variant, batch in axes:
-            timing = _timing(config, device, workload, s["timing"])
+            timing = _timing(config, device, s["timing"])
             cells.add(
                 Cell(
                     machine=config["machine"],
@@ -183,6 +227,8 @@ def expand(config: dict[str, Any], cwd: Path | None = None) -> list[Cell]:
                     seed=config["seed"],
                     energy=json.dumps(config["energy"], sort_keys=True) if "energy" in config else "",
                     model_source=source,
+                    sampling=sampling(workload, timing, config["confidence"]),
+                    warmup_seconds=float(timing.get("warmup_seconds", 0.0)) if workload == "synthetic" else 0.0,
                     **epoch_settings(workload, int(batch), timing, config["data"]),
                 )
             )

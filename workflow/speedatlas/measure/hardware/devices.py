@@ -346,3 +346,13 @@ def default_threads() -> int:
             return int(performance)
     affinity = getattr(os, "sched_getaffinity", None)
     return len(affinity(0)) if affinity else (os.cpu_count() or 1)
+
+
+def cudnn_benchmark(device: str) -> bool | None:
+    """torch.backends.cudnn.benchmark (cuDNN autotuning: the first steps of each shape try
+    kernels) on a cuda cell; None elsewhere. Recorded, because it changes what warm-up does."""
+    if device_type(device) != "cuda":
+        return None
+    import torch
+
+    return bool(torch.backends.cudnn.benchmark)

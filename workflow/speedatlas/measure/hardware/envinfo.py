@@ -92,7 +92,19 @@ def collect(torch) -> dict[str, object]:
         "host": socket.gethostname(),
         "pipeline_commit": collect_pipeline_commit(),
         "mps_fallback": os.environ.get("PYTORCH_ENABLE_MPS_FALLBACK", "0") not in ("", "0"),
+        "cpu_governor": cpu_governor(),
     }
+
+
+def cpu_governor(sysfs: str = "/sys") -> str | None:
+    """The cpufreq governor of the first CPU this process may use (Linux), e.g. 'performance'
+    or 'powersave': a governor that lowers clocks under light load slows host-bound cells."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
+    try:
+        with open(os.path.join(sysfs, "devices", "system", "cpu", f"cpu{cpus[0]}", "cpufreq", "scaling_governor")) as handle:
+            return handle.read().strip() or None
+    except OSError:
+        return None
 
 
 # A torch environment's marker (written by plan/torch_envs.py) says whether it can run cells.

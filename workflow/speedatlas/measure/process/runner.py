@@ -22,7 +22,7 @@ import sys  # noqa: E402
 from typing import Any  # noqa: E402
 
 from speedatlas import cellkey  # noqa: E402 - standard library only
-from speedatlas.measure.process import gpu_slot, machine_lock  # noqa: E402 - standard library only
+from speedatlas.measure.process import gpu_slot, machine_lock, receipts  # noqa: E402 - standard library only
 from speedatlas.measure.protocol.rows import error_text  # noqa: E402
 
 # Set by the supervisor in the spec it hands on: its time.perf_counter() at start. perf_counter is
@@ -30,6 +30,8 @@ from speedatlas.measure.protocol.rows import error_text  # noqa: E402
 # so the runner's setup_s then includes the supervisor's start, the fork or interpreter start
 # and the imports, not only what happens after the fork (issue 14, item 5).
 LAUNCHED_KEY = "_launched_at"
+# Set by the supervisor: where this process writes its receipt (speedatlas.measure.process.receipts).
+RECEIPT_KEY = "_receipt"
 
 
 def mark_process_start(t0: float, launcher: str) -> None:
@@ -57,9 +59,10 @@ def measure(spec: dict[str, Any], base: dict[str, Any], lock_wait_s: float = 0.0
     if held.slot is not None and not gpu_slot.fake() and device.unavailable_reason() is None:
         torch.cuda.set_device(held.slot.index)  # implicit allocations (no context on cuda:0) stay on the slot's GPU
     torch.set_num_threads(spec["cpu_threads"] or devices.default_threads())
+    host_cpu = pin_host_thread() if spec.get("pin_host") and devices.device_type(compute) != "cpu" else None
     env = envinfo.collect(torch)
     base = {**base, **env, **darwin.collect(), "device_name": device.name(env["cpu_model"])}
-    base.update(gpu_slot.columns(torch, base["device"], compute, held))
+    base.update(gpu_slot.columns(torch, base["device"], compute, held), host_cpu=host_cpu)
 
     reason = device.unavailable_reason()
     if reason is not None:
@@ -68,13 +71,24 @@ def measure(spec: dict[str, Any], base: dict[str, Any], lock_wait_s: float = 0.0
     return workloads.get(spec["workload"]).measure(spec, base, start)
 
 
+def pin_host_thread() -> int | None:
+    """Pin this (the measuring, host) thread to one CPU of those it may use, so it does not
+    migrate between cores while it issues an accelerator's kernels; that CPU, or None where the
+    OS offers no affinity. torch's own threads keep the cores they were given."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    cpu = min(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})  # pid 0 = the calling thread on Linux
+    return cpu
+
+
 def run_cell(spec: dict[str, Any], out: str, protocol: int) -> str:
     """Measure one cell under the machine lock and write its file atomically; return status."""
     global _PROCESS_T0
     if spec.get(LAUNCHED_KEY) is not None:  # the supervisor's start: setup_s covers its cost too
         _PROCESS_T0 = min(_PROCESS_T0, float(spec[LAUNCHED_KEY]))
-    prefer = spec.get(gpu_slot.PREFER_KEY)
-    spec = {k: v for k, v in spec.items() if k not in (LAUNCHED_KEY, gpu_slot.PREFER_KEY)}
+    prefer, receipt = spec.get(gpu_slot.PREFER_KEY), spec.get(RECEIPT_KEY)
+    spec = {k: v for k, v in spec.items() if k not in (LAUNCHED_KEY, gpu_slot.PREFER_KEY, RECEIPT_KEY)}
     base = cellkey.row_columns(spec, protocol)
     try:
         with gpu_slot.hold(spec["device"], machine_lock.lock_path(), prefer=prefer) as held:
@@ -90,6 +104,8 @@ def run_cell(spec: dict[str, Any], out: str, protocol: int) -> str:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), out)
         with cellio.pandas_hidden():
             cellio.write_atomic(cellio.rows_to_table(rows), out)
+        if receipt:  # after the part: a receipt never stands for samples that are not there
+            receipts.write(receipt, **receipts.of_rows(rows, time.perf_counter() - _PROCESS_T0))
     except OSError as exc:  # e.g. ENOSPC: nothing is left behind (write_atomic removes its temp file)
         raise CellWriteError(out, exc) from exc
     return rows[0]["status"]

@@ -9,6 +9,7 @@ IQR, warn on noise) and make the synchronisation explicit for every device.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import math
 import time
 from collections.abc import Callable
@@ -28,6 +29,8 @@ class Timing:
     finished_at: dt.datetime | None = None
     first_step_s: float | None = None  # the first warm-up step alone (compile time for compile)
     last_value: float | None = None
+    warmup_steps_run: int = 0  # the first step included
+    gc_disabled: bool = False
 
 
 def check_finite(value: torch.Tensor, what: str) -> float:
@@ -50,12 +53,19 @@ def run(
     steps_per_repeat: int,
     meter=None,
     after_first: Callable[[], None] | None = None,
+    warmup_seconds: float = 0.0,
+    gc_off: bool = True,
 ) -> Timing:
     """Time `repeats` blocks of `steps_per_repeat` steps; store seconds per step per block.
 
-    `meter` (speedatlas.measure.hardware.energy.Meter) reads the energy counter around the timed blocks, outside
-    each block's timed interval; if the region is too short for the counter it adds untimed
-    blocks after the timed ones (energy only, never timing samples).
+    The warm-up is at least `warmup` steps and lasts at least `warmup_seconds`: GPU clocks,
+    allocator caches and autotuners settle by time, not by step count. With `gc_off`, Python's
+    garbage collector is collected once and then off during the timed blocks (as pyperf and
+    timeit do): a collection inside a block would count its pause as the step's time.
+
+    `meter` (speedatlas.measure.hardware.energy.Meter) reads the energy counter around the timed
+    blocks, outside each block's timed interval; if the region is too short for the counter it
+    adds untimed blocks after the timed ones (energy only, never timing samples).
 
     `after_first` runs (untimed) once the first step has finished, e.g. the check of the dtype
     the model computed in (compute_dtype.py); an exception from it ends the cell.
@@ -69,23 +79,36 @@ def run(
     check_finite(result, "the first warm-up step's result")
     if after_first is not None:
         after_first()
-    for _ in range(max(0, warmup - 1)):
+    steps, warmup_start = 1, time.perf_counter()
+    while steps < warmup or time.perf_counter() - warmup_start < warmup_seconds:
         result = step()
+        steps += 1
+        if steps >= warmup and warmup_seconds and steps % 4 == 0:
+            synchronize()  # time passes on the device, not in the queue
     synchronize()
+    timing.warmup_steps_run = steps
     check_finite(result, "the warm-up result")
 
-    timing.started_at = utcnow()
-    if meter is not None:
-        meter.begin()
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(steps_per_repeat):
-            result = step()
-        synchronize()
-        timing.samples_s.append((time.perf_counter() - start) / steps_per_repeat)
+    if gc_off:
+        gc.collect()
+        gc.disable()
+        timing.gc_disabled = True
+    try:
+        timing.started_at = utcnow()
         if meter is not None:
-            meter.block(steps_per_repeat)
-    timing.finished_at = utcnow()
+            meter.begin()
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(steps_per_repeat):
+                result = step()
+            synchronize()
+            timing.samples_s.append((time.perf_counter() - start) / steps_per_repeat)
+            if meter is not None:
+                meter.block(steps_per_repeat)
+        timing.finished_at = utcnow()
+    finally:
+        if gc_off:
+            gc.enable()
     while meter is not None and meter.needs_more():
         for _ in range(steps_per_repeat):
             result = step()

@@ -61,6 +61,8 @@ def measure(spec: dict[str, Any], base: dict[str, Any], start: CellStart) -> lis
             spec["steps_per_repeat"],
             meter,
             after_first=after_first,
+            warmup_seconds=spec.get("warmup_seconds", 0.0),
+            gc_off=spec.get("gc_off", True),
         )
         meter.close()
         memory = probe.columns()
@@ -82,6 +84,9 @@ def measure(spec: dict[str, Any], base: dict[str, Any], start: CellStart) -> lis
                           compile_time_s=result.first_step_s if spec["variant"] == "compile" else None,
                           cpu_fallback_ops=warned.fallback_ops_json()),
         **host_columns,
+        "warmup_steps_run": result.warmup_steps_run,
+        "gc_disabled": result.gc_disabled,
+        "cudnn_benchmark": devices.cudnn_benchmark(device),
         "started_at": result.started_at,
         "finished_at": result.finished_at,
     }

@@ -8,6 +8,7 @@ import numpy as np
 
 from speedatlas import cellkey
 from speedatlas.measure import cellio
+from speedatlas.measure.process import receipts
 
 
 def cell_rows(machine, device, model, mode, batch, seconds_per_step, cpu_model, device_name=None,
@@ -46,3 +47,19 @@ def write_machine(root: Path, machine: str, seconds: dict, cpu_model: str = "Fak
         write_cell(root, cell_rows(machine, device, model, mode, batch, s, cpu_model, seed=i, **kwargs))
         for i, ((device, model, mode, batch), s) in enumerate(sorted(seconds.items()))
     ]
+
+
+def write_processes(results: Path, machine: str, seconds: dict, cpu_model: str = "Fake CPU 9000", **kwargs) -> list[Path]:
+    """The cells of write_machine as a study's own bench jobs leave them (process 0's part and
+    receipt under results/processes/): the study's cell_file jobs then make its cell files."""
+    parts = []
+    for i, ((device, model, mode, batch), s) in enumerate(sorted(seconds.items())):
+        rows = [{**row, "process": 0} for row in cell_rows(machine, device, model, mode, batch, s, cpu_model, seed=i, **kwargs)]
+        first = rows[0]
+        key = dict(machine=machine, workload=first["workload"], torch=first["torch_requested"], device=device,
+                   model=model, dtype=first["dtype"], mode=mode, variant=first["variant"], batch=batch)
+        part = Path(results).parent / cellkey.PROCESS_PATTERN.format(**key, process=0)
+        cellio.write_atomic(cellio.rows_to_table(rows), part)
+        receipts.write(cellkey.receipt_path(str(part)), **receipts.of_rows(rows, 1.0))
+        parts.append(part)
+    return parts

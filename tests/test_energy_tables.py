@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -114,10 +116,12 @@ def test_report_section_shows_items_per_joule_ratios_and_what_is_missing():
     assert text.startswith("## Energy\n")
     assert "Cells by energy source: nvml 2, rapl 1, unavailable 1." in text
     items = text.split("### Items per joule", 1)[1].split("###", 1)[0]
-    # the cpu resnet18 cell: 20 J per step of 8 images -> 0.40 images/J, its interval from 3 windows
-    assert "| resnet18 | cpu | float32 | infer | 8 | rapl | 80.0 | 0.40 [" in items
+    # the cpu resnet18 cell: 20 J per step of 8 images -> 0.4 images/J, its interval from 3 windows
+    # (digits as its interval supports them: formatting.figures)
+    assert re.search(r"\| resnet18 \| cpu \| float32 \| infer \| 8 \| rapl \| 80.0 \| 0\.4\d* \[", items), items
     ratios = text.split("### Energy ratio beside each speed-up", 1)[1].split("###", 1)[0]
-    assert "cpu → cuda" in ratios and "10.00× [" in ratios and "| 20.00× [" in ratios and "rapl / nvml" in ratios
+    assert "cpu → cuda" in ratios and re.search(r"\| 10(\.0+)?× \[", ratios) and re.search(r"\| 20(\.0+)?× \[", ratios), ratios
+    assert "rapl / nvml" in ratios
     missing = text.split("### Cells without energy", 1)[1]
     assert "| cpu | no RAPL package zone | 1 |" in missing
     assert "(plots/energy.png)" in text

@@ -42,7 +42,7 @@ def seconds_per_step() -> dict:
 @pytest.mark.slow
 def test_outputs_are_byte_identical_to_the_flat_package(tmp_path):
     configfile = write_config(tmp_path, CONFIG)
-    fakesets.write_machine(tmp_path / "results" / "cells", "golden", seconds_per_step())
+    fakesets.write_processes(tmp_path / "results", "golden", seconds_per_step())
     snakemake(tmp_path, configfile, "--cores", "2")
     results = tmp_path / "results"
     sums = GOLDEN / "SHA256SUMS"

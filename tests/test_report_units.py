@@ -15,7 +15,7 @@ import pytest
 from speedatlas.plan import comparisons
 from speedatlas import cellkey
 from speedatlas.analyze import machine_axis, resultsets, tables
-from speedatlas.present import publish
+from speedatlas.present import formatting, publish
 from speedatlas.present.plots import heatmap, noise, throughput
 from speedatlas.present.report import assemble, findings, html_page
 
@@ -79,7 +79,8 @@ def check_sentence(sentence: str, speedups: pd.DataFrame) -> pd.Series:
     row = rows.iloc[0]
     value, low, high = (row.speedup, row.ci_low, row.ci_high) if g["verb"] == "faster" else (
         1 / row.speedup, 1 / row.ci_high, 1 / row.ci_low)
-    assert g["value"] == f"{value:.2f}" and g["low"] == f"{low:.2f}" and g["high"] == f"{high:.2f}", sentence
+    # every figure with the digits its interval supports (issue 23): the one rule, formatting.figures
+    assert (g["value"], g["low"], g["high"]) == formatting.figures(value, low, high), sentence
     return row
 
 
@@ -96,7 +97,8 @@ def test_summary_sentences_match_the_table(fake_study):
     exception = next(line for line in lines if line.startswith("Exception"))
     slowest = speedups[(speedups.axis == "device") & (speedups.machine == "m1max")].sort_values("speedup").iloc[0]
     assert exception.startswith("Exception (m1max: mps vs cpu): mps is slower than cpu in 1 of 12 cells, most "
-                                f"for alexnet inference at batch 4: {1 / slowest.speedup:.2f}× slower")
+                                f"for alexnet inference at batch 4: "
+                                f"{formatting.figures(1 / slowest.speedup, 1 / slowest.ci_high, 1 / slowest.ci_low)[0]}× slower")
     assert any("more comparisons in 'Speed-ups'" in line for line in lines)
     assert any(line.startswith("1 of 49 cells did not run (1 oom)") for line in lines)
 
@@ -123,7 +125,8 @@ def test_cpu_only_study_reports_batch_scaling(fake_study):
     cpu = speedups[(speedups.machine == "m1max") & (speedups.device == "cpu") & (speedups.axis == "batch_size")]
     line = findings.summary(cells[cells.device == "cpu"], cpu)[0]
     best = cpu.sort_values(["speedup", "model"], ascending=[False, True]).iloc[0]
-    assert line.startswith(f"On cpu, {best.model}") and f"{best.speedup:.2f}× more images/s" in line
+    shown = formatting.figures(best.speedup, best.ci_low, best.ci_high)[0]
+    assert line.startswith(f"On cpu, {best.model}") and f"{shown}× more images/s" in line
 
 
 def png_size(path) -> tuple[int, int]:

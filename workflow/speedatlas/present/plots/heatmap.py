@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from speedatlas.present.formatting import short_ratio
+from speedatlas.present.formatting import figures
 from speedatlas.present.plots.style import MODE_ORDER, MODE_TITLES, apply_style, placeholder, save
 
 # Orange (candidate slower) - white (equal) - blue (candidate faster).
@@ -25,7 +25,7 @@ AXIS_ORDER = ("device", "machine_device", "torch_requested", "dtype", "variant")
 def _interval(row) -> str:
     if not row.significant:
         return "n.s."
-    low, high = short_ratio(row.ci_low).rstrip("×"), short_ratio(row.ci_high).rstrip("×")
+    _, low, high = figures(row.speedup, row.ci_low, row.ci_high)
     return f"{low}–{high}"
 
 
@@ -106,7 +106,7 @@ def speedup_heatmap(
                 y, x = models.index(row.model), batches.index(row.batch_size)
                 shade = abs(np.log2(row.speedup)) / limit
                 colour = "white" if shade > 0.6 else "#222222"
-                ax.text(x, y - 0.12, short_ratio(row.speedup), ha="center", va="center", fontsize=10,
+                ax.text(x, y - 0.12, f"{figures(row.speedup, row.ci_low, row.ci_high)[0]}×", ha="center", va="center", fontsize=10,
                         fontweight="bold", color=colour)
                 ax.text(x, y + 0.22, _interval(row), ha="center", va="center", fontsize=7, color=colour,
                         fontstyle="italic" if not row.significant else "normal")

@@ -36,22 +36,27 @@ def no_findings(cells: pd.DataFrame) -> str:
 
 
 METHODOLOGY = """\
-Each cell is one Snakemake job and one fresh Python process. It builds the torchvision model with
+Each process of a cell is one Snakemake job and one fresh Python process. It builds the model with
 random weights (`weights=None`, seed {seed}) and a {num_classes}-class head, and makes one seeded
 synthetic batch of {input_size}×{input_size} RGB images that stays resident on the device, so no
 input pipeline is timed. A *train* step is forward, cross-entropy loss, backward and an Adam step;
 an *infer* step is a forward pass under `torch.inference_mode()`. float16/bfloat16 run under
 `torch.autocast` (with loss scaling for float16 training on CUDA).
 
-The first step and {warmup} warm-up steps in all are never timed. Then {repeats} timed blocks of
-{steps_per_repeat} step(s) run; every block ends with a device synchronize
+The first step and at least {warmup} warm-up steps, lasting at least {warmup_seconds} s, are never
+timed. Then {repeats} timed blocks of {steps_per_repeat} step(s) run; every block ends with a
+device synchronize
 (`torch.cuda.synchronize()` / `torch.mps.synchronize()`), because accelerators run
 asynchronously and an unsynchronised timer measures only how fast work is queued. Each block gives
-one raw sample (seconds per step), all stored. Tables report the median with the interquartile
-range; speed-ups are ratios of medians with a {confidence:.0%} percentile-bootstrap interval
-({resamples} resamples of the raw samples; for cells run in several processes, an interval for
-where a rerun should land, see below). Only one timing job runs at a time on the machine
-(a Snakemake resource plus an OS file lock), and CPU cells use the configured thread count.
+one raw sample (seconds per step), all stored; Python's garbage collector is off during them.
+A cell's processes (fresh, each with its own warm-up) are separate jobs run in rounds across the
+study, so a disturbance of a few seconds hits one process of many cells rather than every
+process of one. A cell's value is the geometric mean of its processes' medians with a
+{confidence:.0%} interval for where a rerun of the cell should land (see below; a cell of one
+process gets a bootstrap interval of its median, {resamples} resamples); speed-ups are ratios of
+the two cells' values with an interval that carries both sides' uncertainty. Figures are printed
+with the digits their interval supports. Only one timing job runs at a time on the machine (a
+Snakemake resource plus an OS file lock), and CPU cells use the configured thread count.
 """
 
 
@@ -80,7 +85,7 @@ def render(
     out.append(sections.what_was_run(cells, study))
 
     out.append("## Methodology\n")
-    out.append(METHODOLOGY.format(**study["timing"], seed=study.get("seed", 0), num_classes=study["num_classes"],
+    out.append(METHODOLOGY.format(**{"warmup_seconds": 0, **study["timing"]}, seed=study.get("seed", 0), num_classes=study["num_classes"],
                                   input_size=study["input_size"], confidence=confidence, resamples=resamples))
     custom = sections.custom_models_method(cells)  # only for models that are not torchvision's
     if custom:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from speedatlas.analyze.machine_axis import AXIS as MACHINE_AXIS
-from speedatlas.present.formatting import confidence_interval, times
+from speedatlas.present.formatting import confidence_interval, ratio_in_sentence, times
 
 COMPARISON_AXES = (MACHINE_AXIS, "device")
 CONTEXT_KEYS = ("workload", "torch_requested", "dtype", "variant")
@@ -64,11 +64,11 @@ def headline(group: pd.DataFrame, varying: set[str], several_machines: bool, con
     best = group.sort_values(["speedup", "model"], ascending=[False, True]).iloc[0]
     where = f"On {best['machine']}, " if several_machines and best["axis"] != MACHINE_AXIS else ""
     if best["speedup"] >= 1:
-        text = (f"{where}{best['candidate']} is {times(best['speedup'])} faster than {best['baseline']} for "
+        text = (f"{where}{best['candidate']} is {ratio_in_sentence(best['speedup'], best['ci_low'], best['ci_high'])} faster than {best['baseline']} for "
                 f"{_cell(best, varying)} ({confidence_interval(best['ci_low'], best['ci_high'], confidence)})")
     else:  # slower everywhere: say by how much at best
         text = (f"{where}{best['candidate']} is slower than {best['baseline']} in every cell; at best "
-                f"{times(1 / best['speedup'])} slower, for {_cell(best, varying)} "
+                f"{ratio_in_sentence(1 / best['speedup'], 1 / best['ci_high'], 1 / best['ci_low'])} slower, for {_cell(best, varying)} "
                 f"({confidence_interval(1 / best['ci_high'], 1 / best['ci_low'], confidence)})")
     if len(group) > 1:
         text += (f"; over all {len(group)} cells the median speed-up is {times(group['speedup'].median())} "
@@ -89,7 +89,7 @@ def exceptions(pairs: list[tuple[str, pd.DataFrame]], varying: set[str], confide
     name, total, worst = min(losses, key=lambda item: item[2]["speedup"])
     count = sum(1 for n, _, _ in losses if n == name)
     return (f"Exception ({name}): {worst['candidate']} is slower than {worst['baseline']} in {count} of {total} "
-            f"cells, most for {_cell(worst, varying)}: {times(1 / worst['speedup'])} slower "
+            f"cells, most for {_cell(worst, varying)}: {ratio_in_sentence(1 / worst['speedup'], 1 / worst['ci_high'], 1 / worst['ci_low'])} slower "
             f"({confidence_interval(1 / worst['ci_high'], 1 / worst['ci_low'], confidence)}).")
 
 
@@ -116,7 +116,7 @@ def scaling(speedups: pd.DataFrame, confidence: float, token_models: frozenset =
         return None
     row = frame.sort_values(["speedup", "model"], ascending=[False, True]).iloc[0]
     return (f"On {row['device']}, {row['model']} {MODE_WORDS.get(row['mode'], row['mode'])} processes "
-            f"{times(row['speedup'])} more {'sequences' if row['model'] in token_models else 'images'}/s at batch {row['candidate']} than at batch {row['baseline']} "
+            f"{ratio_in_sentence(row['speedup'], row['ci_low'], row['ci_high'])} more {'sequences' if row['model'] in token_models else 'images'}/s at batch {row['candidate']} than at batch {row['baseline']} "
             f"({confidence_interval(row['ci_low'], row['ci_high'], confidence)}).")
 
 

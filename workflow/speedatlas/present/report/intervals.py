@@ -1,5 +1,6 @@
-"""The report's sentences on where the intervals come from: several processes or one, and which
-accelerator cells are host-bound (issue 14). Read from the cells: the default differs by device."""
+"""The report's sentences on where the intervals come from (several processes, chosen by the
+precision rule or fixed, or one), which cells fell short of the precision asked for, and which
+accelerator cells are host-bound (issues 14, 23). Read from the cells."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def single_process_note(cells: pd.DataFrame) -> str | None:
         return None
     share = "All" if single == len(ok) else f"{single} of {len(ok)}"
     return (
-        f"{share} ok cells were measured in a single process (timing.processes = 1): their intervals "
+        f"{share} ok cells were measured in a single process (timing.processes: 1): their intervals "
         "show the spread of that process's samples only, not the variation between fresh processes, "
         "so a rerun can land outside them (most often for host-bound cells)."
     )
@@ -40,20 +41,56 @@ def host_bound_note(cells: pd.DataFrame, host_bound_share: float) -> str | None:
     )
 
 
+def precision_note(cells: pd.DataFrame) -> str | None:
+    """How the precision rule sized the cells, and every cell it could not bring to the target
+    (with the precision it did reach and what stopped it)."""
+    ok = cells[cells["status"] == "ok"] if "status" in cells else cells
+    if "precision_target" not in ok:
+        return None
+    ruled = ok[ok["precision_target"].notna()]
+    if ruled.empty:
+        return None
+    targets = ", ".join(f"±{t:.0%}" for t in sorted(ruled["precision_target"].unique()))
+    counts = ruled["processes"].astype(int)
+    text = (
+        f"{len(ruled)} of {len(ok)} ok cells took the precision rule (target {targets}): a pilot of "
+        f"{int(ruled['pilot_processes'].max())} fresh processes measured how much a cell's processes spread, then "
+        f"the cell got as many processes as that spread needs (Stein's two-stage rule; here {counts.min()} to "
+        f"{counts.max()}, median {counts.median():g}), run in rounds across the study. Its interval uses the "
+        "pilot's spread, which keeps its coverage exact although the number of processes was chosen from it."
+    )
+    short = ruled[~ruled["precision_met"].fillna(True).astype(bool)] if "precision_met" in ruled else ruled.iloc[0:0]
+    if len(short):
+        why = short["precision_limited_by"].fillna("budget").value_counts()
+        reasons = ", ".join(f"{n} by {reason}" for reason, n in why.items())
+        worst = short.sort_values("precision", ascending=False).iloc[0]
+        text += (
+            f" {len(short)} of them fell short of the target ({reasons}); they report the precision they did reach "
+            f"(column precision in 'All cells'; the widest: {worst['model']} {worst['device']} {worst['mode']} batch "
+            f"{worst['batch_size']}, ±{worst['precision']:.0%}). Raise timing.max_processes or timing.max_seconds, "
+            "or quiet the machine, to narrow them."
+        )
+    else:
+        text += " Every one of them reached it."
+    return text
+
+
 def interval_notes(cells: pd.DataFrame, study: dict[str, Any]) -> list[str]:
-    """Where the intervals come from several processes or from one, and which cells are
-    host-bound (issue 14). Read from the cells: the default differs by device."""
+    """Where the intervals come from (several processes or one), which cells fell short of the
+    precision asked for, and which cells are host-bound. Read from the cells."""
     notes = []
     ok = cells[cells["status"] == "ok"] if "status" in cells else cells
     several = ok[ok["processes"] > 1] if "processes" in ok else ok.iloc[0:0]
-    if len(several):
-        counts = sorted(int(p) for p in several["processes"].unique())
-        share = "Each cell" if len(several) == len(ok) else f"{len(several)} of {len(ok)} ok cells"
+    fixed = several[several["precision_target"].isna()] if "precision_target" in several else several
+    if len(fixed):
+        counts = sorted(int(p) for p in fixed["processes"].unique())
+        share = "Each cell" if len(fixed) == len(ok) else f"{len(fixed)} of {len(ok)} ok cells"
         notes.append(
-            f"{share} ran in {' or '.join(map(str, counts))} fresh processes, each building the model, warming up "
-            "and timing its own blocks; a cell's value is the mean of its per-process medians, and its interval "
-            "says where a rerun of the cell should land: a two-level bootstrap (processes, then samples within "
-            "each), widened for the rerun's own noise and for the few processes it resamples."
+            f"{share} ran in a fixed {' or '.join(map(str, counts))} fresh processes (timing.processes), each building "
+            "the model, warming up and timing its own blocks; a cell's value is the geometric mean of its "
+            "processes' medians, and its interval says where a rerun of the cell should land (Student's t on the "
+            "spread between its processes)."
         )
-    notes.extend(n for n in (single_process_note(cells), host_bound_note(cells, study.get("host_bound_share", 0.9))) if n)
+    notes.extend(n for n in (precision_note(cells), single_process_note(cells),
+                             host_bound_note(cells, study.get("host_bound_share", 0.9))) if n)
     return notes

@@ -12,7 +12,7 @@ import pandas as pd
 import yaml
 
 from speedatlas.analyze.machine_axis import AXIS as MACHINE_AXIS
-from speedatlas.present.formatting import escape_markdown, markdown_table
+from speedatlas.present.formatting import escape_markdown, interval, markdown_table, missing
 
 # Facts of a machine (one value per machine, several joined) and of each device on it.
 MACHINE_FACTS = {
@@ -222,6 +222,24 @@ def custom_models_method(cells: pd.DataFrame) -> str:
     )
 
 
+def _step_ms(ok: pd.DataFrame) -> pd.Series:
+    """The median step time with its interval, in ms, with the digits the interval supports."""
+    if "ci_low_s" not in ok:
+        return ok["median_s"].map(lambda s: f"{s * 1000:.2f}")
+    return pd.Series([interval(m * 1000, lo * 1000, hi * 1000) for m, lo, hi in
+                      zip(ok["median_s"], ok["ci_low_s"], ok["ci_high_s"])], index=ok.index, dtype=object)
+
+
+def _precision(ok: pd.DataFrame) -> pd.Series:
+    """'±3.1%' (the interval's relative half-width), with the target where the cell missed it."""
+    if "precision" not in ok:
+        return pd.Series("", index=ok.index)
+    target = ok["precision_target"] if "precision_target" in ok else pd.Series(float("nan"), index=ok.index)
+    return pd.Series([
+        "" if missing(p) else f"±{p:.1%}" + (f" (asked ±{t:.0%})" if not missing(t) and p > t * (1 + 1e-9) else "")
+        for p, t in zip(ok["precision"], target)], index=ok.index, dtype=object)
+
+
 def all_cells(cells: pd.DataFrame) -> str:
     ok = cells[cells["status"] == "ok"]
     several = cells["machine"].nunique() > 1
@@ -236,8 +254,9 @@ def all_cells(cells: pd.DataFrame) -> str:
             "mode": ok["mode"],
             "batch": ok["batch_size"],
             "torch": ok["torch_version"],
-            "median ms/step": ok["median_s"].map(lambda s: f"{s * 1000:.2f}"),
-            "IQR ms": ok["iqr_s"].map(lambda s: f"{s * 1000:.2f}"),
+            "median ms/step [interval]": _step_ms(ok),
+            "processes": ok["processes"] if "processes" in ok else "",
+            "precision": _precision(ok),
             **_throughput_columns(ok),
             "CV": ok["cv"].map("{:.1%}".format),
             "noisy": ok["noisy"].map({True: "yes", False: ""}),
@@ -247,7 +266,7 @@ def all_cells(cells: pd.DataFrame) -> str:
                if "host_share" in ok and ok["host_share"].notna().any() else {}),
         }
     )
-    return markdown_table(view)
+    return markdown_table(view, markup=["median ms/step [interval]"])
 
 
 def resolved_config(study: dict[str, Any]) -> str:

@@ -13,6 +13,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -50,6 +51,7 @@ def run(
     steps_per_repeat: int,
     meter=None,
     after_first: Callable[[], None] | None = None,
+    finite: Callable[[Any, str], float] = check_finite,
 ) -> Timing:
     """Time `repeats` blocks of `steps_per_repeat` steps; store seconds per step per block.
 
@@ -59,6 +61,9 @@ def run(
 
     `after_first` runs (untimed) once the first step has finished, e.g. the check of the dtype
     the model computed in (compute_dtype.py); an exception from it ends the cell.
+
+    `finite(result, what)` reads a step's result back (untimed) and raises NonFiniteError when it
+    is not finite; another framework's cells pass their own (speedatlas.measure.mlx.workload).
     """
     timing = Timing()
     synchronize()
@@ -66,13 +71,13 @@ def run(
     result = step()
     synchronize()
     timing.first_step_s = time.perf_counter() - start
-    check_finite(result, "the first warm-up step's result")
+    finite(result, "the first warm-up step's result")
     if after_first is not None:
         after_first()
     for _ in range(max(0, warmup - 1)):
         result = step()
     synchronize()
-    check_finite(result, "the warm-up result")
+    finite(result, "the warm-up result")
 
     timing.started_at = utcnow()
     if meter is not None:
@@ -93,5 +98,5 @@ def run(
         meter.block(steps_per_repeat, timed=False)
     if meter is not None:
         meter.end()
-    timing.last_value = check_finite(result, "the last timed step's result")
+    timing.last_value = finite(result, "the last timed step's result")
     return timing

@@ -9,9 +9,12 @@ def get_cell_spec(wildcards):
     """The cell's own settings, canonical JSON: the params trigger reruns exactly this cell.
 
     A cell of a torch version other than "current" also carries its environment (marker and the
-    hash of its spec), so a new spec reruns exactly that version's cells.
+    hash of its spec), so a new spec reruns exactly that version's cells; so does an MLX cell
+    that runs in the pipeline's MLX environment.
     """
     cell = cell_of(wildcards)
+    if uses_mlx_env(wildcards):  # an MLX cell of the pipeline's MLX environment (rule mlx_env)
+        return mlx_env.spec_with_env(cell.spec(), STUDY["mlx"]["version"], MLX_ENV_SPEC)
     if cell.torch == torch_envs.CURRENT:
         return cell.spec()
     return torch_envs.spec_with_env(cell.spec(), cell.torch, TORCH_ENV_SPECS[cell.torch])

@@ -10,7 +10,7 @@ TORCH_ENV_SPECS = {
 
 
 # MLX cells (variants mlx, mlx_compile) run where snakemake's interpreter can import mlx, else
-# in the environment the mlx_env rule builds (speedatlas.plan.mlx_env): its rendered spec, or None.
+# in the environment built by speedatlas.plan.mlx_env: its rendered spec, or None.
 MLX_ENV_SPEC = (
     mlx_env.render_spec(
         STUDY["mlx"]["version"],

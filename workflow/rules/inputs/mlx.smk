@@ -3,7 +3,9 @@
 
 def mlx_tables_wanted():
     """Studies with MLX cells, here or in an included result set."""
-    return any(cell.mlx for cell in CELLS) or any("/variant=mlx" in path for path in INCLUDED_FILES)
+    from speedatlas.analyze.torch_vs_mlx import has_mlx_cells
+
+    return any(cell.mlx for cell in CELLS) or has_mlx_cells(INCLUDED_FILES)
 
 
 def get_torch_vs_mlx_cells():

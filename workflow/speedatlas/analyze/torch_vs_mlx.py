@@ -14,6 +14,7 @@ did not run or has no partner: its parity figure, status and error are what a re
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 import pandas as pd
 
@@ -30,11 +31,21 @@ COLUMNS = [*PAIR_KEYS, "mlx_variant", "torch_variant", "speedup", "ci_low", "ci_
 READ_COLUMNS = tuple(dict.fromkeys((*tables.AGGREGATE_COLUMNS, *MLX_INFO)))
 
 
+def _variant(path: str) -> str | None:
+    """The variant partition of a cell file's path."""
+    return next((part.split("=", 1)[1] for part in Path(path).parts if part.startswith("variant=")), None)
+
+
 def wanted_paths(paths: Iterable[str]) -> list[str]:
     """The cell files this table reads: MLX cells and torch.compile cells (their partners);
     eager partners come through speedups.parquet."""
-    variants = [*PAIRS, *[v for v in PAIRS.values() if v != "eager"]]
-    return [p for p in paths if any(f"/variant={v}/" in p for v in variants)]
+    variants = {*PAIRS, *(v for v in PAIRS.values() if v != "eager")}
+    return [p for p in paths if _variant(p) in variants]
+
+
+def has_mlx_cells(paths: Iterable[str]) -> bool:
+    """Does any of these cell files (e.g. an included result set's) hold an MLX cell?"""
+    return any(_variant(p) in PAIRS for p in paths)
 
 
 def build(raw: pd.DataFrame, speedups: pd.DataFrame, confidence: float = 0.95, resamples: int = 2000,

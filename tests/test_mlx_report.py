@@ -86,5 +86,5 @@ def test_only_mlx_and_compile_cells_are_read():
 def test_an_included_set_with_mlx_cells_is_recognised_by_its_paths():
     ours = "results/cells/machine=a/workload=synthetic/torch=current/device=cpu/model=m/dtype=float32/mode=train"
     assert torch_vs_mlx.has_mlx_cells([f"{ours}/variant=eager/batch=2/cell.parquet",
-                                       f"/imports/m1max/cells/machine=m/mode=infer/variant=mlx_compile/batch=8/cell.parquet"])
+                                       "/imports/m1max/cells/machine=m/mode=infer/variant=mlx_compile/batch=8/cell.parquet"])
     assert not torch_vs_mlx.has_mlx_cells([f"{ours}/variant=compile/batch=2/cell.parquet"])

@@ -18,6 +18,7 @@ include: "workflow/rules/inputs/aggregate.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/inputs/plots.smk"
 include: "workflow/rules/plots.smk"
+include: "workflow/rules/inputs/mlx.smk"
 include: "workflow/rules/inputs/report.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/inputs/publish.smk"
@@ -26,6 +27,7 @@ include: "workflow/rules/inputs/epochs.smk"
 include: "workflow/rules/epochs.smk"
 include: "workflow/rules/inputs/support.smk"
 include: "workflow/rules/support.smk"
+include: "workflow/rules/mlx.smk"
 
 
 rule all:

@@ -20,11 +20,14 @@ def test_synthetic_specs_are_what_they_were_before_workloads():
     cell = cells(batch_sizes=[4], modes=["train"])[0]
     assert json.loads(cell.spec()) == {
         "batch": 4, "cpu_threads": 0, "device": "cpu", "dtype": "float32", "input_size": 224,
-        "machine": "local", "mode": "train", "model": "resnet18", "num_classes": 10, "protocol": 1,
+        "machine": "local", "mode": "train", "model": "resnet18", "num_classes": 10,
         "repeats": 20, "seed": 0, "steps_per_repeat": 1, "torch": "current", "variant": "eager",
         "warmup": 5, "workload": "synthetic",
         # energy settings joined the spec with energy measurement (issue 18): cells rerun once for it
         "energy": {"enabled": True, "extend": True, "idle_s": 1.0, "min_window_s": 1.0},
+        # protocol 2, its warm-up by time and the precision rule (issue 23): cells rerun once for it
+        "protocol": 2, "warmup_seconds": 0.5,
+        "sampling": {"confidence": 0.95, "max_processes": 10, "max_seconds": 120, "pilot": 4, "precision": 0.05},
     }
     both = {c.path: c.spec() for c in cells(workload=["synthetic", "mnist_epoch"], data={"images": 50})}
     assert all(both[c.path] == c.spec() for c in cells())

@@ -15,7 +15,8 @@ sys.path.insert(0, str(REPO / "workflow"))
 
 from speedatlas import cellkey  # noqa: E402
 from speedatlas.plan import config as study_config  # noqa: E402
-from speedatlas.plan import comparisons, invocation, launcher, matrix, support_jobs, torch_envs  # noqa: E402
+from speedatlas.measure import mlx  # noqa: E402 - names only, no MLX import
+from speedatlas.plan import comparisons, invocation, launcher, matrix, mlx_env, support_jobs, torch_envs  # noqa: E402
 from speedatlas.plan.job_env import export_job_environment  # noqa: E402
 
 DEFAULT_CONFIG = REPO / "config" / "config.yaml"
@@ -154,6 +155,7 @@ def get_final_output():
         "results/plots/energy.png",
         *get_epoch_outputs(),
         *get_support_outputs(),
+        *get_mlx_outputs(),
     ]
 
 

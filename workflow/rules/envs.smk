@@ -21,3 +21,22 @@ rule torch_env:
     shell:
         "python -m speedatlas.plan.torch_envs --version {wildcards.torch:q} --spec {params.spec:q}"
         " --marker {output.marker:q} > {log:q} 2>&1"
+
+
+# The environment of MLX cells when the interpreter running snakemake cannot import mlx: a uv venv
+# layered on the running environment with mlx installed (speedatlas.plan.mlx_env). Same rules as a
+# torch version's: built once, a failed build recorded in the marker (its cells `unavailable`),
+# retried with --forcerun .speedatlas/envs/mlx-<version>/env.json.
+rule mlx_env:
+    output:
+        marker=mlx_env.marker_path("{mlx_version}"),
+    log:
+        "results/logs/mlx_env/mlx-{mlx_version}.log",
+    conda:
+        "../../envs/speedatlas.yaml"
+    resources:
+        **get_machine_resources(),
+    params:
+        spec=get_mlx_env_spec,
+    shell:
+        "python -m speedatlas.plan.mlx_env --spec {params.spec:q} --marker {output.marker:q} > {log:q} 2>&1"

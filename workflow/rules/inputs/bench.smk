@@ -5,9 +5,12 @@ def cell_of(wildcards):
     return CELLS_BY_PATH[cellkey.CELL_PATTERN.format(**wildcards)]
 
 
-def with_env(spec, cell):
+def with_env(spec, cell, wildcards):
     """A cell of a torch version other than "current" also carries its environment (marker and
-    the hash of its spec), so a new environment reruns exactly that version's cells."""
+    the hash of its spec), so a new environment reruns exactly that version's cells; so does an
+    MLX cell that runs in the pipeline's MLX environment (rule mlx_env)."""
+    if uses_mlx_env(wildcards):
+        return mlx_env.spec_with_env(spec, STUDY["mlx"]["version"], MLX_ENV_SPEC)
     if cell.torch == torch_envs.CURRENT:
         return spec
     return torch_envs.spec_with_env(spec, cell.torch, TORCH_ENV_SPECS[cell.torch])
@@ -16,13 +19,13 @@ def with_env(spec, cell):
 def get_cell_spec(wildcards):
     """The cell's own settings, canonical JSON: the params trigger reruns exactly this cell."""
     cell = cell_of(wildcards)
-    return with_env(cell.spec(), cell)
+    return with_env(cell.spec(), cell, wildcards)
 
 
 def get_process_spec(wildcards):
     """What this process of the cell measures (and, after the pilot, the precision rule)."""
     cell = cell_of(wildcards)
-    return with_env(cell.process_spec(int(wildcards.process)), cell)
+    return with_env(cell.process_spec(int(wildcards.process)), cell, wildcards)
 
 
 def get_process_inputs(wildcards):

@@ -9,8 +9,26 @@ TORCH_ENV_SPECS = {
 }
 
 
+# MLX cells (variants mlx, mlx_compile) run where snakemake's interpreter can import mlx, else
+# in the environment built by speedatlas.plan.mlx_env: its rendered spec, or None.
+MLX_ENV_SPEC = (
+    mlx_env.render_spec(
+        STUDY["mlx"]["version"],
+        mlx_env.package_for(STUDY["mlx"]["package"], sorted({cell.device for cell in CELLS if cell.mlx})),
+    )
+    if any(cell.mlx for cell in CELLS) and not mlx_env.importable()
+    else None
+)
+
+
+def uses_mlx_env(wildcards):
+    return MLX_ENV_SPEC is not None and mlx.is_mlx(wildcards.variant)
+
+
 def get_cell_env(wildcards):
-    """The cell's torch environment marker as a named input ({} for "current")."""
+    """The cell's environment marker as a named input ({} for "current" and MLX run by it)."""
+    if uses_mlx_env(wildcards):
+        return {"mlx_env": mlx_env.marker_path(STUDY["mlx"]["version"])}
     if wildcards.torch == torch_envs.CURRENT:
         return {}
     return {"torch_env": torch_envs.marker_path(wildcards.torch)}
@@ -20,6 +38,12 @@ def get_env_spec(wildcards):
     return TORCH_ENV_SPECS[wildcards.torch]
 
 
+def get_mlx_env_spec(wildcards):
+    return MLX_ENV_SPEC
+
+
 def get_cell_python(wildcards):
-    """Interpreter of the cell's torch environment ("current" = the one running snakemake)."""
+    """Interpreter of the cell's environment ("current" = the one running snakemake)."""
+    if uses_mlx_env(wildcards):
+        return mlx_env.python_path(STUDY["mlx"]["version"])
     return torch_envs.python_path(wildcards.torch)

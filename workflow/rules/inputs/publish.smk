@@ -7,16 +7,21 @@ def get_publish_plots():
     plots = [f"results/plots/{name}.{ext}" for name in names for ext in ("png", "svg")]
     for png in get_torch_versions_plot().values():  # only with several torch versions
         plots += [png, png.replace(".png", ".svg")]
+    if mlx_tables_wanted():  # the report's "PyTorch or MLX" section shows this plot
+        plots += ["results/plots/torch_vs_mlx.png", "results/plots/torch_vs_mlx.svg"]
     return plots
 
 
 def get_publish_tables():
-    return [
+    tables = [
         "results/tables/cells.parquet",
         "results/tables/speedups.parquet",
         "results/tables/speedups.csv",
         "results/tables/speedups.md",
     ]
+    if mlx_tables_wanted():
+        tables.append("results/tables/torch_vs_mlx.parquet")
+    return tables
 
 
 def get_factory_files():

@@ -10,4 +10,6 @@ def get_report_sections():
         sections.append("results/tables/epochs.md")
     if SUPPORT_JOBS:
         sections.append("results/tables/dtype_support.md")
+    if mlx_tables_wanted():
+        sections.append("results/tables/torch_vs_mlx.md")
     return sections

@@ -201,6 +201,40 @@ def check_custom_axes(config: dict[str, Any], entry: Any, index: int) -> None:
         )
 
 
+def uses_mlx(config: dict[str, Any]) -> bool:
+    """True when the study-wide or a model's own variants name an MLX variant."""
+    from speedatlas.measure import mlx
+
+    lists = [config.get("variants") or []] + [
+        entry.get("variants") or [] for entry in config.get("models") or [] if isinstance(entry, dict)
+    ]
+    return any(mlx.is_mlx(variant) for variants in lists if isinstance(variants, list) for variant in variants)
+
+
+def check_mlx_models(config: dict[str, Any]) -> None:
+    """mlx/mlx_compile need an MLX port: torchvision's resnet18 and resnet50 and the built-in
+    transformers; a factory (a user's model) stays torch-only."""
+    from speedatlas.measure import mlx
+
+    mistakes = []
+    for index, entry in enumerate(config["models"]):
+        own = isinstance(entry, dict) and "variants" in entry
+        asked = [v for v in (entry["variants"] if own else config["variants"]) if mlx.is_mlx(v)]
+        name = entry if isinstance(entry, str) else entry["name"]
+        factory = isinstance(entry, dict) and "factory" in entry
+        if not asked or (name in mlx.MODELS and not factory):
+            continue
+        where = f"models[{index}].variants" if own else "variants"
+        what = "is your factory's model (factories stay torch-only)" if factory else "has no MLX port"
+        mistakes.append(
+            f"key '{where}': {', '.join(asked)} run(s) the same model in MLX, which exists for "
+            f"{', '.join(mlx.MODELS)} only; {name!r} {what}; give models[{index}] its own variants without "
+            f"{' and '.join(asked)}"
+        )
+    if mistakes:
+        raise ConfigError(*mistakes)
+
+
 def check_probe_model(config: dict[str, Any], known_models: Iterable[str]) -> None:
     """The dtype support probe's model must be one torchvision knows (when the probe is on)."""
     probe = config["dtype_support"]
@@ -329,6 +363,8 @@ def prepare(
                       ConfigError)
     if mistakes:
         raise ConfigError(*mistakes)
+    if uses_mlx(config):
+        config.setdefault("mlx", {})  # its defaults come from the schema, like every other key's
     fill_defaults(config)
     if isinstance(config["workload"], str):
         config["workload"] = [config["workload"]]
@@ -336,7 +372,8 @@ def prepare(
     config.setdefault("cross_machine_baselines", [f"{config['machine']}/{config['baseline_device']}"])
     config.setdefault("publish_name", config["machine"])
     checks = [lambda: check_semantics(config), lambda: check_launcher(config), lambda: check_torch_versions(config),
-              lambda: check_models(config, known_models, cwd), lambda: check_probe_model(config, known_models)]
+              lambda: check_models(config, known_models, cwd), lambda: check_probe_model(config, known_models),
+              lambda: check_mlx_models(config)]
     mistakes = gather(checks, ConfigError)
     if mistakes:
         raise ConfigError(*mistakes)

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from speedatlas import cellkey
+from speedatlas.measure.mlx import MLX_PROTOCOL_VERSION, is_mlx
 from speedatlas.plan import model_entries
 from speedatlas.plan.config import MODEL_OVERRIDES
+from speedatlas.plan.torch_envs import CURRENT
 
 # Bump when the measurement itself changes (what is timed, how it is synchronised, how inputs
 # are made): every cell's params carry it, so Snakemake reruns exactly the affected cells.
@@ -62,6 +64,9 @@ class Cell:
     # a factory with its file's sha256, its args and its input; speedatlas.plan.model_entries); "" for
     # torchvision models, then left out of the spec, so their specs are unchanged.
     model_source: str = ""
+    # Canonical JSON of what an MLX cell's measurement depends on beyond the torch cell's settings
+    # ({"protocol": MLX_PROTOCOL_VERSION}); "" for torch cells, then left out of the spec.
+    mlx: str = ""
 
     @property
     def key(self) -> dict[str, Any]:
@@ -90,7 +95,7 @@ class Cell:
     def _measurement(self) -> dict[str, Any]:
         fields = asdict(self)
         del fields["sampling"]
-        for name in ("data", "energy", "model_source"):
+        for name in ("data", "energy", "model_source", "mlx"):
             value = fields.pop(name)
             if value:
                 fields[name] = json.loads(value)
@@ -209,6 +214,8 @@ def expand(config: dict[str, Any], cwd: Path | None = None) -> list[Cell]:
             s["batch_sizes"],
         )
         for workload, torch_version, device, dtype, mode, variant, batch in axes:
+            if is_mlx(variant) and not mlx_cell_planned(workload, torch_version):
+                continue
             timing = _timing(config, device, s["timing"])
             cells.add(
                 Cell(
@@ -229,10 +236,21 @@ def expand(config: dict[str, Any], cwd: Path | None = None) -> list[Cell]:
                     model_source=source,
                     sampling=sampling(workload, timing, config["confidence"]),
                     warmup_seconds=float(timing.get("warmup_seconds", 0.0)) if workload == "synthetic" else 0.0,
+                    mlx=MLX_SETTINGS if is_mlx(variant) else "",
                     **epoch_settings(workload, int(batch), timing, config["data"]),
                 )
             )
     return sorted(cells)
+
+
+MLX_SETTINGS = json.dumps({"protocol": MLX_PROTOCOL_VERSION}, sort_keys=True)
+
+
+def mlx_cell_planned(workload: str, torch_version: str) -> bool:
+    """MLX cells time synthetic steps beside the torch that runs snakemake (`current`: the MLX
+    environment sees that environment's packages, docs/mlx.md); the other torch versions and the
+    mnist_epoch workload keep their torch variants only."""
+    return workload == "synthetic" and torch_version == CURRENT
 
 
 def index_by_path(cells: list[Cell]) -> dict[str, Cell]:

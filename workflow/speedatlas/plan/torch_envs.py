@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ENVS_ROOT = ".speedatlas/envs"  # relative to the working directory, like results/
@@ -216,12 +217,13 @@ def _tool_env() -> dict[str, str]:
     return {**os.environ, "NO_COLOR": "1", "UV_NO_PROGRESS": "1"}
 
 
-def probe(python: str) -> dict[str, str]:
-    """Import what the runner needs in the new environment and report the actual versions."""
+def probe(python: str, code: str = PROBE, what: str = "importing torch, torchvision, numpy and pyarrow") -> dict[str, str]:
+    """Import what the runner needs in the new environment and report the actual versions
+    (`code` prints them as one JSON line)."""
     package_root = str(Path(__file__).resolve().parents[2])
     env = {**_tool_env(), "PYTHONPATH": package_root}
     try:
-        stdout = _run([python, "-c", PROBE], "importing torch, torchvision, numpy and pyarrow", env, last_line)
+        stdout = _run([python, "-c", code], what, env, last_line)
     except OSError as error:
         raise BuildError(f"the environment's Python cannot start: {error}") from None
     return json.loads(stdout.strip().splitlines()[-1])
@@ -237,11 +239,22 @@ def _fresh_folder(target: Path) -> None:
 
 def build(version: str, spec: str, marker: str | os.PathLike[str]) -> dict[str, object]:
     """Build the environment and write its marker; never raises for a failed build."""
+    record: dict[str, object] = {"torch_requested": version}
+    return build_env(spec, marker, record, f"torch {version}", probe)
+
+
+def build_env(spec: str, marker: str | os.PathLike[str], record: dict[str, object], what: str,
+              check: Callable[[str], dict[str, str]], prepare: Callable[[Path], None] | None = None) -> dict[str, object]:
+    """A uv venv in the marker's folder from a rendered spec, then `check(python)` (the versions
+    it reports go into the marker); `prepare(folder)` runs between `uv venv` and the install.
+    Shared by the torch-version environments and the MLX environment (speedatlas.plan.mlx_env).
+    Writes the marker, status ok or failed with the tool's message; never raises for a failed build.
+    """
     marker = Path(marker)
     target = marker.parent
     started = time.monotonic()
-    record: dict[str, object] = {
-        "torch_requested": version,
+    record = {
+        **record,
         "env_id": env_id(spec),
         "python_request": python_request(spec),
         "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -256,14 +269,16 @@ def build(version: str, spec: str, marker: str | os.PathLike[str]) -> dict[str, 
         interpreter = sys.executable if request == current_python() else request
         _fresh_folder(target)
         _run([*uv, "venv", "--python", interpreter, str(target)], "uv venv", _tool_env())
+        if prepare is not None:
+            prepare(target)
         requirements = target / "requirements.txt"
         requirements.write_text(spec)
         python = str(target / "bin" / "python")
         _run([*uv, "pip", "install", "--python", python, "-r", str(requirements)], "uv pip install", _tool_env())
-        record.update(probe(python))
+        record.update(check(python))
         record["status"] = "ok"
     except BuildError as error:
-        record.update(status="failed", error=f"torch {version} environment could not be built: {error}")
+        record.update(status="failed", error=f"{what} environment could not be built: {error}")
     record["build_seconds"] = round(time.monotonic() - started, 1)
     write_marker(record, marker)
     return record

@@ -14,6 +14,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -55,6 +56,7 @@ def run(
     after_first: Callable[[], None] | None = None,
     warmup_seconds: float = 0.0,
     gc_off: bool = True,
+    finite: Callable[[Any, str], float] = check_finite,
 ) -> Timing:
     """Time `repeats` blocks of `steps_per_repeat` steps; store seconds per step per block.
 
@@ -69,6 +71,9 @@ def run(
 
     `after_first` runs (untimed) once the first step has finished, e.g. the check of the dtype
     the model computed in (compute_dtype.py); an exception from it ends the cell.
+
+    `finite(result, what)` reads a step's result back (untimed) and raises NonFiniteError when it
+    is not finite; another framework's cells pass their own (speedatlas.measure.mlx.workload).
     """
     timing = Timing()
     synchronize()
@@ -76,7 +81,7 @@ def run(
     result = step()
     synchronize()
     timing.first_step_s = time.perf_counter() - start
-    check_finite(result, "the first warm-up step's result")
+    finite(result, "the first warm-up step's result")
     if after_first is not None:
         after_first()
     steps, warmup_start = 1, time.perf_counter()
@@ -87,7 +92,7 @@ def run(
             synchronize()  # time passes on the device, not in the queue
     synchronize()
     timing.warmup_steps_run = steps
-    check_finite(result, "the warm-up result")
+    finite(result, "the warm-up result")
 
     if gc_off:
         gc.collect()
@@ -116,5 +121,5 @@ def run(
         meter.block(steps_per_repeat, timed=False)
     if meter is not None:
         meter.end()
-    timing.last_value = check_finite(result, "the last timed step's result")
+    timing.last_value = finite(result, "the last timed step's result")
     return timing

@@ -13,11 +13,14 @@ from speedatlas.measure.hardware import devices, energy
 from speedatlas.measure.models import zoo
 from speedatlas.measure.protocol import steps
 from speedatlas.measure.protocol import rows
-from speedatlas.measure.protocol.workloads import CellStart
+from speedatlas.measure.protocol.workloads import CellStart, for_variant
 
 
 def measure(spec: dict[str, Any], base: dict[str, Any], start: CellStart) -> list[dict[str, Any]]:
     """Untimed first step and warm-up, then `repeats` timed blocks; one row per block."""
+    other = for_variant(spec["variant"])  # an MLX variant: MLX's own workload times it
+    if other is not None:
+        return other.measure(spec, base, start)
     device = spec["device"]
     meter = None
     dev = devices.get(device)

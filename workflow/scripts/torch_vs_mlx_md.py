@@ -1,0 +1,16 @@
+"""Thin adapter: torch_vs_mlx table + plot -> the report's "PyTorch or MLX" section."""
+
+import os
+import sys
+from pathlib import Path
+
+sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 - injected by snakemake
+
+import pandas as pd  # noqa: E402
+
+from speedatlas.present.report.torch_vs_mlx import section  # noqa: E402
+
+out = Path(snakemake.output.md)  # noqa: F821
+# the section is placed into results/report.md: the plot's path is relative to the report
+plot = os.path.relpath(snakemake.input.png, "results")  # noqa: F821
+out.write_text(section(pd.read_parquet(snakemake.input.table), plot, snakemake.params.confidence))  # noqa: F821

@@ -39,3 +39,25 @@ def test_report_flags_cells_with_busy_neighbours():
     text = timed_beside_others(frame)
     assert text.startswith("## Cells timed beside others") and "2 of 3 cells" in text and "interference.py" in text
     assert text.count("| resnet18 |") == 2
+
+
+def test_processes_run_in_rounds_are_not_neighbours():
+    """A cell's processes run in rounds across the study (issue 23): the span from its first
+    process to its last covers the other cells' processes, yet no two processes ran at once. The
+    cells table counts neighbours per process, so a study timed one job at a time flags nothing
+    (it flagged every cell of the default study before)."""
+    import fakesets
+
+    from speedatlas.analyze import tables
+
+    t0 = pd.Timestamp("2026-11-24T12:00:00Z")
+    rows = []
+    for start, (model, process) in enumerate([("a", 0), ("b", 0), ("a", 1), ("b", 1)]):
+        for row in fakesets.cell_rows("m", "cpu", model, "infer", 1, 0.01, "Fake CPU", repeats=2):
+            rows.append({**row, "process": process, "started_at": t0 + pd.Timedelta(seconds=10 * start),
+                         "finished_at": t0 + pd.Timedelta(seconds=10 * start + 5)})
+    raw = pd.DataFrame(rows)
+    raw = raw.assign(**{c: None for c in tables.CELL_INFO if c not in raw})
+    assert tables.summarize_cells(raw)["neighbours_busy"].tolist() == [0, 0]
+    overlapping = raw.assign(finished_at=raw["finished_at"] + pd.Timedelta(seconds=8))  # each runs into the next
+    assert tables.summarize_cells(overlapping)["neighbours_busy"].tolist() == [2, 2]

@@ -189,10 +189,14 @@ def summarize_cells(raw: pd.DataFrame, noise_cv: float = 0.1, host_bound_share: 
     # token inputs: items are sequences of input_size tokens (input_kind is null in older files)
     cells["tokens_per_s"] = (cells["items_per_s"] * cells["input_size"]).where(cells["input_kind"] == "tokens")
     cells["noisy"] = (cells["cv"] > noise_cv).fillna(False).astype(bool)
-    # a cell's timed region: from its first timed block to its last, over all its processes
-    spans = raw.groupby(keys, sort=False, dropna=False).agg(started_at=("started_at", "min"),
-                                                             finished_at=("finished_at", "max")).reset_index()
-    cells["neighbours_busy"] = neighbours.neighbours_busy(cells[keys].merge(spans, on=keys, how="left")).to_numpy()
+    # timed regions per process: a cell's processes run in rounds across the study, so the span
+    # from its first process to its last covers every other cell's and says nothing about neighbours
+    regions = raw.assign(process=multiprocess.process_ids(raw))
+    spans = regions.groupby([*keys, "process"], sort=False, dropna=False).agg(
+        started_at=("started_at", "min"), finished_at=("finished_at", "max")).reset_index()
+    spans["busy"] = neighbours.neighbours_busy(spans).to_numpy()
+    busiest = spans.groupby(keys, sort=False, dropna=False)["busy"].max().reset_index()
+    cells["neighbours_busy"] = cells[keys].merge(busiest, on=keys, how="left")["busy"].astype("Int64").to_numpy()
     return cells.sort_values(keys, ignore_index=True)[columns]
 
 

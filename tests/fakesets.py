@@ -12,8 +12,9 @@ from speedatlas.measure.process import receipts
 
 
 def cell_rows(machine, device, model, mode, batch, seconds_per_step, cpu_model, device_name=None,
-              repeats=6, status="ok", torch="current", seed=0, noise=0.02):
-    """Rows of one cell: `repeats` samples spread ±noise around seconds_per_step."""
+              repeats=6, status="ok", torch="current", seed=0, noise=0.02, error=None):
+    """Rows of one cell: `repeats` samples spread ±noise around seconds_per_step (a cell whose
+    status is not ok: one row with `error`, by default "<device> is not available")."""
     base = {
         "machine": machine, "workload": "synthetic", "torch_requested": torch, "device": device, "model": model,
         "dtype": "float32", "mode": mode, "variant": "eager", "batch_size": batch, "input_size": 32,
@@ -24,7 +25,7 @@ def cell_rows(machine, device, model, mode, batch, seconds_per_step, cpu_model, 
         "pipeline_commit": "feedbeef",
     }
     if status != "ok":
-        return [{**base, "error": f"{device} is not available"}]
+        return [{**base, "error": error or f"{device} is not available"}]
     rng = np.random.default_rng(seed)
     times = seconds_per_step * np.linspace(1 - noise, 1 + noise, repeats)
     rng.shuffle(times)

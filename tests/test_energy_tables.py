@@ -141,6 +141,25 @@ def test_throughput_vs_power_plot(tmp_path):
     energy_plot(cells, str(tmp_path / "energy.png"), str(tmp_path / "energy.svg"))
     assert (tmp_path / "energy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "energy.png").stat().st_size > 10_000
-    assert "W; dashed: idle power" in (tmp_path / "energy.svg").read_text()
+    svg = (tmp_path / "energy.svg").read_text()
+    assert "dashed: idle power" in svg
+    # one panel per model; every point labelled with what tells it apart there (issue 25): the
+    # batch size and the dtype, which varies in this study
+    assert "bfloat16 · bs 8" in svg and "float32 · bs 8" in svg
     energy_plot(cells.assign(avg_power_w=np.nan), str(tmp_path / "none.png"))  # nothing measured: placeholder
     assert (tmp_path / "none.png").exists()
+
+
+def test_no_energy_measured_is_one_line_not_a_section():
+    """A study where no cell had a counter gets one line (why, per device, and how to turn a
+    source on), not a section of sources, empty tables and a placeholder plot (issue 25)."""
+    from speedatlas.present.report.energy import energy_section, measured
+
+    raw = pd.DataFrame(unavailable_rows("cpu", 0.1) + [{**r, "model": "vgg16"} for r in unavailable_rows("cpu", 0.2)])
+    raw = raw.assign(**{c: None for c in tables.CELL_INFO if c not in raw})
+    cells = energy_tables.add_energy(tables.summarize_cells(raw), raw, resamples=100)
+    assert not measured(cells)
+    text = energy_section(cells, pd.DataFrame(), plot="plots/energy.png")
+    assert not text.startswith("## ") and text.count("\n") == 1
+    assert text.startswith("**Energy** was not measured: cpu (2 cells): no RAPL package zone.")
+    assert "zeus-apple-silicon" in text and "plots/energy.png" not in text

@@ -120,13 +120,155 @@ def test_single_machine_summary_has_headline_exception_and_trend(fake_study):
                         f"{medians[4]:.2f}× at batch 4, {medians[64]:.2f}× at batch 64).")
 
 
-def test_cpu_only_study_reports_batch_scaling(fake_study):
+MPS_GONE = ("mps is not available: this torch build has no MPS support (torch 2.9.0, linux); it needs an Apple "
+            "Silicon Mac with macOS 14 or newer and an arm64 (not x86_64/Rosetta) Python")
+SHIPPED = findings.Shipped("published/h100", "H100", frozenset({("resnet18", 4), ("vgg16", 64)}), 224)
+
+
+def local_study(devices_ok=("cpu",), unavailable=("mps",), models=("resnet18", "alexnet"), batches=(2, 8),
+                status=None):
+    """One machine's tables as the aggregate makes them: cells that ran (with their intervals) and
+    cells of devices that are not there (status unavailable, with torch's reason)."""
+    rows = []
+    for i, (device, model, mode, batch) in enumerate(
+            (d, m, mode, b) for d in (*devices_ok, *unavailable) for m in models for mode in ("train", "infer")
+            for b in batches):
+        if device in unavailable:
+            rows += fakesets.cell_rows("mac", device, model, mode, batch, 1, "Apple M1 Max", status="unavailable",
+                                       error=MPS_GONE if device == "mps" else f"{device} is not available: no GPU")
+        elif status:
+            rows += fakesets.cell_rows("mac", device, model, mode, batch, 1, "Apple M1 Max", status=status,
+                                       error="RuntimeError: the model does not fit\n  (second line of the reason)")
+        else:
+            seconds = 0.01 * batch ** 0.7 * (3 if mode == "train" else 1) * (0.2 if device == "mps" else 1)
+            rows += fakesets.cell_rows("mac", device, model, mode, batch, seconds, "Apple M1 Max", seed=i, noise=0.05)
+    raw = pd.DataFrame(rows)
+    raw = raw.assign(**{c: None for c in tables.CELL_INFO if c not in raw})
+    raw = raw.assign(**{c: float("nan") for c in ("step_time_s", "items_per_s", "repeat") if c not in raw})
+    samples = tables.Samples(raw, 300, 0)
+    cells = tables.add_intervals(tables.summarize_cells(raw), samples, 0.95)
+    return cells, tables.speedup_table(raw, "cpu", "current", resamples=300, samples=samples)
+
+
+def study_of(devices, **extra):
+    return {"machine": "mac", "devices": list(devices), "input_size": 64, "include_results": [], **extra}
+
+
+def check_figure(sentence: str, cell: pd.Series) -> None:
+    """The sentence quotes the cell's throughput and its interval with the digits they support."""
+    items = cell.items_per_s * cell.median_s
+    value, low, high = formatting.figures(cell.items_per_s, items / cell.ci_high_s, items / cell.ci_low_s)
+    assert f"{value} images/s [{low}–{high}]" in sentence, sentence
+
+
+def test_device_not_on_this_machine_says_so_first_then_the_cpu_figure():
+    """A cpu-vs-mps study on a machine without mps (issue 25): not only '8 of 16 cells did not
+    run', but why there is no comparison, what to do next, and what the cpu did."""
+    cells, speedups = local_study()
+    lines = findings.summary(cells, speedups, study=study_of(["cpu", "mps"]), shipped=SHIPPED)
+    assert lines[0].startswith("No device comparison: mps is not on this machine (8 cells unavailable), so only "
+                               "cpu ran: run this study on an Apple Silicon Mac (mps), or compare this machine with "
+                               "the shipped H100 result set by adding `include_results: [published/h100]` to the config")
+    # this study has no cell of the H100 set (batch 2 and 8, 64x64): say which to take
+    assert lines[0].endswith("and taking its cells (input_size 224, resnet18 and vgg16 at batch 4 or 64).")
+    ok = cells[cells.status == "ok"].sort_values(["items_per_s", "model"])
+    assert lines[1].startswith("On cpu, the 8 cells ran from ")
+    check_figure(lines[1].split(" to ")[0], ok.iloc[0])
+    check_figure(lines[1].split(" to ")[1], ok.iloc[-1])
+    assert "(alexnet" in lines[1] or "(resnet18" in lines[1]
+    assert not any("did not run" in line for line in lines)  # the 8 unavailable cells are explained already
+
+
+def test_default_study_without_cuda_and_mps():
+    cells, speedups = local_study(unavailable=("cuda", "mps"), models=("resnet18",), batches=(4,))
+    lines = findings.summary(cells, speedups, study=study_of(["cpu", "cuda", "mps"], input_size=224), shipped=SHIPPED)
+    assert lines[0].startswith("No device comparison: cuda and mps are not on this machine (4 cells unavailable), so "
+                               "only cpu ran: run this study on a machine with an NVIDIA GPU (cuda) or an Apple Silicon "
+                               "Mac (mps), or compare")
+    # resnet18 at batch 4, 224x224 is in the H100 set: including it is enough
+    assert lines[0].endswith("`include_results: [published/h100]` to the config.")
+    assert lines[1].startswith("On cpu, the 2 cells ran from ")
+    # the shipped set is already included: not suggested again
+    again = findings.summary(cells, speedups, study=study_of(["cpu", "cuda", "mps"], include_results=["published/h100"]),
+                             shipped=SHIPPED)
+    assert "include_results" not in again[0] and again[0].endswith("Apple Silicon Mac (mps).")
+
+
+def test_one_cell_gives_its_figure_with_its_interval():
+    cells, speedups = local_study(models=("resnet18",), batches=(8,))
+    cells = cells[~((cells["mode"] == "infer") & (cells.device == "cpu"))]
+    lines = findings.summary(cells, speedups.iloc[0:0], study=study_of(["cpu", "mps"]))
+    assert lines[1].startswith("On cpu, resnet18 training at batch 8 runs at ")
+    check_figure(lines[1], cells[cells.status == "ok"].iloc[0])
+
+
+def test_one_device_study_says_add_a_device_and_reports_scaling(fake_study):
     cells, speedups = fake_study
     cpu = speedups[(speedups.machine == "m1max") & (speedups.device == "cpu") & (speedups.axis == "batch_size")]
-    line = findings.summary(cells[cells.device == "cpu"], cpu)[0]
-    best = cpu.sort_values(["speedup", "model"], ascending=[False, True]).iloc[0]
-    shown = formatting.figures(best.speedup, best.ci_low, best.ci_high)[0]
-    assert line.startswith(f"On cpu, {best.model}") and f"{shown}× more images/s" in line
+    lines = findings.summary(cells[(cells.device == "cpu") & (cells.machine == "m1max")], cpu,
+                             study={"machine": "m1max", "devices": ["cpu"], "input_size": 224})
+    assert lines[0] == ("No device comparison: this study has one device (cpu); add mps to `devices` and run it on an "
+                        "Apple Silicon Mac (mps) to compare.")
+    assert lines[1].startswith("On cpu, the 12 cells ran from ")
+    significant = cpu[cpu.significant]
+    if len(significant):
+        best = significant.sort_values(["speedup", "model"], ascending=[False, True]).iloc[0]
+        shown = formatting.figures(best.speedup, best.ci_low, best.ci_high)[0]
+        assert lines[2].startswith(f"On cpu, {best.model}") and f"{shown}× more images/s" in lines[2]
+
+
+def test_every_cell_failed_gives_the_first_reason_whole():
+    cells, speedups = local_study(unavailable=(), status="oom")
+    lines = findings.summary(cells, speedups, study=study_of(["cpu"]))
+    assert lines[0] == ("No cell ran, so there is nothing to compare; the first reason, for 8 cpu cells (oom): "
+                        "RuntimeError: the model does not fit (second line of the reason).")
+
+
+def test_a_comparison_comes_first_and_a_missing_device_is_named():
+    cells, speedups = local_study(devices_ok=("cpu", "mps"), unavailable=("cuda",))
+    lines = findings.summary(cells, speedups, study=study_of(["cpu", "mps", "cuda"]), shipped=SHIPPED)
+    row = check_sentence(lines[0], speedups)
+    assert (row.candidate, row.baseline) == ("mps", "cpu")
+    assert "cuda is not on this machine (8 cells unavailable): run the study on a machine with an NVIDIA GPU (cuda) " \
+           "for its figures." in lines
+    assert not any("include_results" in line or "did not run" in line for line in lines)
+
+
+def test_failed_cells_show_each_distinct_reason_whole():
+    """Reasons were cut at 160 characters mid-word ('an arm64 (not x…'); now whole, once each."""
+    from speedatlas.present.report import failures
+
+    cells, _ = local_study(unavailable=("cuda", "mps"))
+    text = failures.section(cells)
+    assert "| cuda | unavailable | 8 | alexnet, resnet18 | infer, train | 2, 8 | float32 | current | 1 |" in text
+    assert "| mps | unavailable | 8 | alexnet, resnet18 | infer, train | 2, 8 | float32 | current | 2 |" in text
+    assert "1. cuda is not available: no GPU\n" in text
+    assert f"2. {MPS_GONE}\n" in text and "…" not in text
+    hostile = cells.assign(error=cells["error"].where(cells.status == "ok", "<img src=x onerror=alert(1)> [a](javascript:x)"))
+    assert "\\<img src=x onerror=alert(1)\\> \\[a\\](javascript:x)" in failures.section(hostile)
+
+
+def test_nothing_empty_is_embedded():
+    """No energy plot or section without an energy figure, no heatmap without a comparison, no mps
+    section without an mps cell that ran, no throughput plot of one point."""
+    from speedatlas.present.report import mac_checks, sections
+
+    cells, speedups = local_study()
+    paths = {k: f"plots/{k}.png" for k in ("speedup_heatmap", "throughput", "noise", "energy")}
+    assert list(sections.shown_plots(paths, cells, speedups, energy=False)) == ["throughput", "noise"]
+    assert list(sections.shown_plots(paths, cells.iloc[:1], speedups, energy=True)) == ["noise", "energy"]
+    assert not mac_checks.applies(cells)  # mps cells, all unavailable, on Linux
+    both, both_speedups = local_study(devices_ok=("cpu", "mps"), unavailable=())
+    assert "speedup_heatmap" in sections.shown_plots(paths, both, both_speedups, energy=False)
+    assert mac_checks.applies(both)
+    study = {"machine": "mac", "devices": ["cpu", "mps"], "baseline_device": "cpu", "torch_versions": ["current"],
+             "models": ["resnet18", "alexnet"], "batch_sizes": [2, 8], "dtypes": ["float32"], "modes": ["train", "infer"],
+             "variants": ["eager"], "input_size": 32, "num_classes": 4, "seed": 0,
+             "timing": {"warmup": 1, "repeats": 6, "steps_per_repeat": 1}}
+    text = assemble.render(cells, speedups, study, paths)
+    for absent in ("## Machine state and mps checks", "plots/energy.png", "plots/speedup_heatmap.png", "## Energy",
+                   "No cell had an energy counter"):
+        assert absent not in text, absent
 
 
 def png_size(path) -> tuple[int, int]:
@@ -269,3 +411,68 @@ def test_summary_does_not_claim_failure_when_no_headline_applies():
     assert assemble.no_findings(ok).startswith("2 cells ran ok.")
     assert assemble.no_findings(pd.DataFrame({"status": ["oom"]})) == "No cell ran successfully."
     assert assemble.no_findings(pd.DataFrame(columns=["status"])) == "No cell ran successfully."
+
+
+def test_committed_bundles_pass_their_checksums():
+    """published/*/ (their index.html rebuilt with the renderer): `sha256sum -c SHA256SUMS` holds in
+    each, and manifest.json lists the same files and digests."""
+    from conftest import REPO
+
+    for folder in sorted((REPO / "published").iterdir()):
+        if not (folder / "SHA256SUMS").is_file():
+            continue
+        check = subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], cwd=folder, capture_output=True, text=True)
+        assert check.returncode == 0, (folder.name, check.stdout + check.stderr)
+        listed = dict(line.split("  ", 1)[::-1] for line in (folder / "SHA256SUMS").read_text().splitlines())
+        manifest = json.loads((folder / "manifest.json").read_text())["files"]
+        assert listed == {name: entry["sha256"] for name, entry in manifest.items()}, folder.name
+
+
+def test_point_labels_never_overlap_and_name_what_tells_cells_apart():
+    """Two noisy cells of one row printed 'bs 64bs 4' over each other (issue 25): labels.place
+    keeps every label clear of the others and of every marker, inside the axes."""
+    import matplotlib.pyplot as plt
+    from matplotlib.text import Text
+
+    from speedatlas.present.plots import labels
+
+    fig, ax = plt.subplots(figsize=(4, 3))
+    xs, ys = [10, 10.5, 11, 11.2, 30, 30, 30, 60], [1, 1, 1, 1.02, 2, 2, 2, 1]
+    ax.scatter(xs, ys)
+    ax.set_xscale("log")
+    ax.margins(0.2)
+    placed = labels.place(ax, xs, ys, [f"bs {i} · bfloat16" for i in range(len(xs))])
+    renderer = fig.canvas.get_renderer()
+    boxes = [Text.get_window_extent(a, renderer) for a in placed]
+    inside = ax.get_window_extent(renderer)
+    assert not [(i, j) for i in range(len(boxes)) for j in range(i) if boxes[i].overlaps(boxes[j])]
+    assert all(inside.x0 <= b.x0 and b.x1 <= inside.x1 and inside.y0 <= b.y0 and b.y1 <= inside.y1 for b in boxes)
+    plt.close(fig)
+    cells = pd.DataFrame({"machine": ["m"] * 3, "device": ["cpu", "cpu", "mps"], "model": ["a"] * 3,
+                          "dtype": ["float32", "bfloat16", "float32"], "mode": ["train"] * 3, "batch_size": [4, 4, 64]})
+    keys = labels.label_keys(cells, shown={"device", "model", "mode"})
+    assert keys == ["dtype", "batch_size"]
+    assert labels.cell_label(cells.iloc[1], keys) == "bfloat16 · bs 4"
+
+
+def test_noise_plot_labels_noisy_cells_by_row_and_batch(fake_study, tmp_path):
+    cells, _ = fake_study
+    noisy = cells.assign(cv=cells["cv"].where(cells["model"] != "alexnet", 0.3),
+                         dtype=cells["dtype"].where(cells["batch_size"] != 64, "bfloat16"))
+    noise.noise_plot(noisy, 0.1, str(tmp_path / "n.png"), str(tmp_path / "n.svg"))
+    svg = (tmp_path / "n.svg").read_text()
+    assert "alexnet · bfloat16" in svg and "alexnet · float32" in svg  # a row per model and dtype
+    assert svg.count("<!-- bs 4 -->") + svg.count("<!-- bs 128 -->") >= 4  # each noisy cell: its batch size
+    assert "bs 64bs 4" not in svg and png_size(tmp_path / "n.png")[0] < 1600
+
+
+def test_snakemake_report_page_shows_file_links_as_text(tmp_path):
+    """The page Snakemake's report shows travels alone (a data: URL): links to files beside
+    report.md lead nowhere there, so they stay text; web links, anchors and images stay."""
+    (tmp_path / "plots").mkdir()
+    (tmp_path / "plots" / "p.png").write_bytes(b"\x89PNG\r\n\x1a\nfake")
+    md = "# r\n\n![plot](plots/p.png)\n\n[SVG](plots/p.svg) [**tables**](tables/x.csv) [web](https://example.org) [top](#r)\n"
+    page = html_page.to_html(md, base=tmp_path, files=False)
+    assert "<p>SVG <strong>tables</strong> <a href=\"https://example.org\">web</a> <a href=\"#r\">top</a></p>" in page
+    assert 'src="data:image/png;base64,' in page
+    assert '<a href="plots/p.svg">SVG</a>' in html_page.to_html(md, base=tmp_path)  # index.html keeps them

@@ -13,3 +13,9 @@ def get_report_sections():
     if mlx_tables_wanted():
         sections.append("results/tables/torch_vs_mlx.md")
     return sections
+
+
+def get_shipped_result_set():
+    """The shipped H100 result set as this study would include it (JSON; "null" without one):
+    the summary suggests it when the study has no device comparison."""
+    return json.dumps(comparisons.shipped_result_set(REPO, Path.cwd()), sort_keys=True)

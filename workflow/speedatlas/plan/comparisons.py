@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.dataset as ds
+import yaml
 
 from speedatlas import cellkey
 from speedatlas.plan.config import ConfigError
@@ -274,3 +275,29 @@ def check_baselines(config: dict, devices_by_machine: dict[str, set[str]]) -> No
                 f"key 'cross_machine_baselines[{index}]': machine {machine!r} has no device {device!r}; "
                 f"its devices: {', '.join(sorted(known[machine]))}"
             )
+
+
+# The result set the report suggests comparing with when a study has no device comparison of its
+# own: shipped in the repository, measured on a lent H100 (published/README.md).
+SHIPPED = {"name": "h100", "label": "H100"}
+
+
+def shipped_result_set(repo: Path, cwd: Path) -> dict | None:
+    """Where the shipped H100 result set is, as a study in `cwd` would name it in
+    `include_results`, and which (model, batch size) cells and input size it holds (read from its
+    manifest and resolved config: the summary tells a study whose cells have no counterpart there
+    which ones to take). None when the repository has no such bundle."""
+    bundle = repo / "published" / SHIPPED["name"]
+    manifest = bundle / MANIFEST
+    if not manifest.is_file():
+        return None
+    cells = set()
+    for name in json.loads(manifest.read_text())["files"]:
+        parts = dict(part.split("=", 1) for part in Path(name).parts[1:-1] if "=" in part)
+        if name.startswith("cells/") and "model" in parts and "batch" in parts:
+            cells.add((parts["model"], int(parts["batch"])))
+    resolved = bundle / "config" / "resolved.yaml"
+    input_size = yaml.safe_load(resolved.read_text()).get("input_size") if resolved.is_file() else None
+    relative = os.path.relpath(bundle, cwd)  # as the README runs it, from the repository: published/h100
+    return {"path": str(bundle) if relative.startswith("..") else relative, "label": SHIPPED["label"], "cells": sorted(cells),
+            "input_size": input_size}

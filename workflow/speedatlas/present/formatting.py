@@ -54,6 +54,19 @@ def figures(value: float, low: float, high: float) -> tuple[str, str, str]:
     return f"{value:.{places}f}", f"{low:.{places}f}", f"{high:.{places}f}"
 
 
+def word_list(items: Iterable[Any], last: str = "and") -> str:
+    """'cuda and mps', 'a, b or c': names in a sentence."""
+    words = [str(item) for item in items]
+    if len(words) < 2:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} {last} {words[-1]}"
+
+
+def count(n: int, noun: str) -> str:
+    """'1 cell', '16 cells'."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def times(value: float) -> str:
     """'5.20×': a ratio in sentences and tables."""
     return f"{value:.2f}×"

@@ -33,6 +33,8 @@ from speedatlas.present.report import html_page, sections
 FORMAT = "speedatlas-bundle"
 FORMAT_VERSION = 1
 CHECKSUMS = "SHA256SUMS"
+# Snakemake's mark of a finished directory output: in the bundle's folder, not part of the bundle.
+NOT_LISTED = (MANIFEST, CHECKSUMS, ".snakemake_timestamp")
 
 
 def cell_relpath(path: str) -> Path:
@@ -50,11 +52,12 @@ def _copy(source: str | os.PathLike[str], target: Path) -> None:
 
 
 def build_manifest(folder: Path, name: str, cells: pd.DataFrame) -> dict[str, Any]:
-    """Checksums of every file in `folder` (except the manifest files), and what the bundle holds."""
+    """Checksums of every file in `folder` (except the manifest files and Snakemake's mark), and
+    what the bundle holds."""
     files = {}
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         relative = path.relative_to(folder).as_posix()
-        if relative in (MANIFEST, CHECKSUMS):
+        if relative in NOT_LISTED:
             continue
         files[relative] = {"sha256": sha256(path), "bytes": path.stat().st_size}
     machines = {}
@@ -117,11 +120,26 @@ def publish(
     (work / "config" / "resolved.yaml").write_text(sections.resolved_config(study))
     (work / "index.html").write_text(html_page.to_html((work / "report.md").read_text(), base=work))
 
-    cells = pd.read_parquet(next(t for t in tables if t.endswith("cells.parquet")))
-    manifest = build_manifest(work, name, cells)
-    (work / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    (work / CHECKSUMS).write_text("".join(f"{e['sha256']}  {f}\n" for f, e in manifest["files"].items()))
+    write_checksums(work, name, pd.read_parquet(next(t for t in tables if t.endswith("cells.parquet"))))
 
     shutil.rmtree(final, ignore_errors=True)
     os.replace(work, final)
     return final
+
+
+def refresh(folder: Path) -> None:
+    """Rebuild a bundle's index.html from its report.md (after a change of the renderer), then its
+    manifest.json and SHA256SUMS, so the bundle stays a verifiable result set. Its name and cells
+    are the bundle's own (manifest, tables/cells.parquet)."""
+    folder = Path(folder)
+    name = json.loads((folder / MANIFEST).read_text())["name"]
+    (folder / "index.html").write_text(html_page.to_html((folder / "report.md").read_text(), base=folder))
+    write_checksums(folder, name, pd.read_parquet(folder / "tables" / "cells.parquet"))
+
+
+def write_checksums(folder: Path, name: str, cells: pd.DataFrame) -> dict[str, Any]:
+    """manifest.json and SHA256SUMS of every file in `folder`."""
+    manifest = build_manifest(folder, name, cells)
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    (folder / CHECKSUMS).write_text("".join(f"{e['sha256']}  {f}\n" for f, e in manifest["files"].items()))
+    return manifest

@@ -79,48 +79,53 @@ def speedup_heatmap(
     apply_style()
     panels = frame.sort_values(["axis_rank", "panel"])["panel"].drop_duplicates().tolist()
     modes = [m for m in MODE_ORDER if m in set(frame["mode"])] + sorted(set(frame["mode"]) - set(MODE_ORDER))
-    models = sorted(frame["model"].unique())
-    batches = sorted(frame["batch_size"].unique())
+    # Each row of panels shows only its own models and batch sizes: shared axes padded a
+    # comparison of one cell with a grid of "not measured".
+    rows = [frame[frame["panel"] == panel] for panel in panels]
+    models_of = [sorted(part["model"].unique()) for part in rows]
+    batches_of = [sorted(part["batch_size"].unique()) for part in rows]
+    widest = max(len(b) for b in batches_of)
     limit = max(1.0, float(np.nanmax(np.abs(np.log2(frame["speedup"].astype(float))))))
     norm = mcolors.TwoSlopeNorm(vmin=-limit, vcenter=0.0, vmax=limit)
 
-    width = 1.0 * len(batches) + 1.0
-    height = 0.55 * len(models) + 0.9
+    width = 0.85 * widest + 1.3
+    heights = [0.5 * len(m) + 0.75 for m in models_of]
     fig, grid = plt.subplots(
-        len(panels), len(modes), figsize=(width * len(modes) + 2.6, height * len(panels) + 0.9),
-        squeeze=False, sharex=True, sharey=True, layout="constrained",
+        len(panels), len(modes), figsize=(width * len(modes) + 1.6, sum(heights) + 1.0),
+        squeeze=False, layout="constrained", gridspec_kw={"height_ratios": heights},
     )
-    fig.get_layout_engine().set(h_pad=0.12)
+    fig.get_layout_engine().set(h_pad=0.1)
     for i, panel in enumerate(panels):
+        models, batches = models_of[i], batches_of[i]
         for j, mode in enumerate(modes):
             ax = grid[i][j]
-            data = frame[(frame["panel"] == panel) & (frame["mode"] == mode)]
+            data = rows[i][rows[i]["mode"] == mode]
             values = data.pivot_table(index="model", columns="batch_size", values="speedup", aggfunc="first")
             values = values.reindex(index=models, columns=batches)
             image = ax.imshow(np.log2(values.to_numpy(dtype=float)), cmap=SPEEDUP_CMAP, norm=norm, aspect="auto")
             ax.set_facecolor("#f0f0f0")
             ax.grid(False)
             for y, x in zip(*np.nonzero(values.isna().to_numpy())):
-                ax.text(x, y, "not measured", ha="center", va="center", fontsize=7, color="#777777")
+                ax.text(x, y, "not\nmeasured", ha="center", va="center", fontsize=6.5, color="#777777")
             for row in data.itertuples():
                 y, x = models.index(row.model), batches.index(row.batch_size)
                 shade = abs(np.log2(row.speedup)) / limit
                 colour = "white" if shade > 0.6 else "#222222"
-                ax.text(x, y - 0.12, f"{figures(row.speedup, row.ci_low, row.ci_high)[0]}×", ha="center", va="center", fontsize=10,
+                ax.text(x, y - 0.12, f"{figures(row.speedup, row.ci_low, row.ci_high)[0]}×", ha="center", va="center", fontsize=9,
                         fontweight="bold", color=colour)
-                ax.text(x, y + 0.22, _interval(row), ha="center", va="center", fontsize=7, color=colour,
+                ax.text(x, y + 0.24, _interval(row), ha="center", va="center", fontsize=6.5, color=colour,
                         fontstyle="italic" if not row.significant else "normal")
-            ax.set_xticks(range(len(batches)), [str(b) for b in batches])
-            ax.set_yticks(range(len(models)), models)
-            ax.set_title(f"{panel}\n{MODE_TITLES.get(mode, mode)}", fontsize=10)
+            ax.set_xticks(range(len(batches)), [str(b) for b in batches], fontsize=8)
+            ax.set_yticks(range(len(models)), models if j == 0 else [], fontsize=8)
+            ax.set_title(f"{panel}\n{MODE_TITLES.get(mode, mode)}", fontsize=8.5)
             if i == len(panels) - 1:
-                ax.set_xlabel("batch size (images per step)")
-            if j == 0:
-                ax.set_ylabel("model")
+                ax.set_xlabel("batch size", fontsize=8)
     ticks = [t for t in range(-int(math.floor(limit)), int(math.floor(limit)) + 1)]
-    bar = fig.colorbar(image, ax=grid, shrink=min(1.0, 3.0 / max(1, len(panels))), ticks=ticks, aspect=30)
-    bar.ax.set_yticklabels([f"{2.0**t:g}×" if t >= 0 else f"1/{2.0**-t:g}×" for t in ticks])  # 1/8×, not 0.125×
-    bar.set_label("speed-up (×, log scale; >1 = candidate faster)")
-    fig.suptitle(f"{title}\nin each cell: speed-up and its {confidence:.0%} interval (n.s.: the interval includes 1)",
-                 fontsize=11)
+    bar = fig.colorbar(image, ax=grid, shrink=min(1.0, 4.0 / max(1, sum(heights))), ticks=ticks, aspect=25,
+                       fraction=0.04)
+    bar.ax.set_yticklabels([f"{2.0**t:g}×" if t >= 0 else f"1/{2.0**-t:g}×" for t in ticks],
+                           fontsize=7)  # 1/8×, not 0.125×
+    bar.set_label("speed-up (log scale; >1: candidate faster)", fontsize=8)
+    fig.suptitle(f"{title}\nin each cell: speed-up and its {confidence:.0%} interval (n.s.: it includes 1)",
+                 fontsize=9.5)
     save(fig, png, svg)

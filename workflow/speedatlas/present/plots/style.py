@@ -16,6 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker as mticker  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 PALETTE = "colorblind"
@@ -26,6 +27,21 @@ MODE_TITLES = {"train": "training", "infer": "inference"}
 def apply_style() -> None:
     sns.set_theme(style="whitegrid", context="notebook", palette=PALETTE)
     plt.rcParams["svg.hashsalt"] = "speedatlas"  # stable SVG ids: same tables, same file
+
+
+def plain_number(value: float, _position=None) -> str:
+    """Log-axis tick labels as plain numbers (1, 20, 500, 1,000), not 5×10^2."""
+    if value >= 1:
+        return f"{value:,.0f}"
+    return f"{value:g}"
+
+
+def plain_log_ticks(axis) -> None:
+    """Ticks of a logarithmic axis at 1, 2 and 5 times powers of ten, labelled as plain numbers;
+    unlabelled minor ticks (labels at every minor tick overprint each other)."""
+    axis.set_major_locator(mticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(mticker.FuncFormatter(plain_number))
+    axis.set_minor_formatter(mticker.NullFormatter())
 
 
 def save(fig: plt.Figure, png: str, svg: str | None = None) -> None:

@@ -12,7 +12,14 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from speedatlas.present.plots.style import MODE_TITLES, PALETTE, apply_style, placeholder, save  # noqa: E402
+from speedatlas.present.plots.style import (  # noqa: E402
+    MODE_TITLES,
+    PALETTE,
+    apply_style,
+    placeholder,
+    plain_log_ticks,
+    save,
+)
 
 LINE_STYLES = ["-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 1))]
 MARKERS = ["o", "s", "^", "D", "v", "P"]
@@ -21,6 +28,11 @@ PANEL_NAMES = {"torch_requested": "torch", "mode": ""}
 # Token models' items are sequences; a panel holds one kind of input, so its unit is one.
 UNITS = {"image": "images", "tokens": "sequences"}
 KIND_TITLES = {"image": "image models", "tokens": "token models"}
+# Two panels side by side at most, legends below them: the figure stays about 8 inches wide, so
+# a page 1100 px wide shows it almost at full size (three panels and a legend on the right made
+# 3058 px, shrunk to unreadable in index.html).
+COLUMNS = 2
+PANEL = (3.9, 3.1)
 
 
 def _panel_title(row: pd.Series, keys: list[str]) -> str:
@@ -32,13 +44,6 @@ def _panel_title(row: pd.Series, keys: list[str]) -> str:
         value = MODE_TITLES.get(row[key], row[key]) if key == "mode" else row[key]
         parts.append(f"{PANEL_NAMES.get(key, key)} {value}".strip())
     return " · ".join(parts)
-
-
-def _plain_number(value: float, _position=None) -> str:
-    """Log-axis tick labels as plain numbers (1, 20, 500, 1,000), not 5×10^2."""
-    if value >= 1:
-        return f"{value:,.0f}"
-    return f"{value:g}"
 
 
 def throughput_vs_batch(cells: pd.DataFrame, png: str, svg: str | None = None) -> None:
@@ -68,9 +73,9 @@ def throughput_vs_batch(cells: pd.DataFrame, png: str, svg: str | None = None) -
     series = sorted(ok["series"].unique())
     colours = dict(zip(models, sns.color_palette(PALETTE, len(models))))
     styles = {name: (LINE_STYLES[i % len(LINE_STYLES)], MARKERS[i % len(MARKERS)]) for i, name in enumerate(series)}
-    columns = min(len(panels), 3)
+    columns = min(len(panels), COLUMNS)
     rows = -(-len(panels) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(5.4 * columns + 2.4, 4.3 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(PANEL[0] * columns + 0.4, PANEL[1] * rows + 0.9), squeeze=False)
     for ax, panel in zip(axes.flat, panels):
         data = ok[ok["panel"] == panel]
         for (model, name), line in data.groupby(["model", "series"], sort=True):
@@ -85,26 +90,27 @@ def throughput_vs_batch(cells: pd.DataFrame, png: str, svg: str | None = None) -
         batches = sorted(data["batch_size"].unique())
         ax.set_xticks(batches, [str(b) for b in batches])
         ax.xaxis.set_minor_locator(mticker.NullLocator())
-        ax.yaxis.set_major_locator(mticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-        ax.yaxis.set_major_formatter(mticker.FuncFormatter(_plain_number))
-        ax.yaxis.set_minor_formatter(mticker.NullFormatter())
+        plain_log_ticks(ax.yaxis)
         if len(batches) == 1:
             ax.set_xlim(batches[0] / 1.5, batches[0] * 1.5)
         unit = UNITS[data["input_kind"].iloc[0]]
-        ax.set_xlabel(f"batch size ({unit} per step, log scale)")
-        ax.set_ylabel(f"throughput ({unit}/s, log scale)")
-        ax.set_title(panel)
+        ax.set_xlabel(f"batch size ({unit} per step, log scale)", fontsize=9)
+        ax.set_ylabel(f"throughput ({unit}/s, log scale)", fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.set_title(panel, fontsize=10)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_axis_off()
     model_handles = [Line2D([], [], color=colours[m], linewidth=3, label=m) for m in models]
     series_handles = [
         Line2D([], [], color="#444444", linestyle=styles[n][0], marker=styles[n][1], label=n) for n in series
     ]
-    first = fig.legend(handles=model_handles, title="model (colour)", loc="upper left", bbox_to_anchor=(1.0, 0.95),
-                       frameon=False)
-    fig.add_artist(first)
-    fig.legend(handles=series_handles, title=("machine/device" if ok["machine"].nunique() > 1 else "device")
-               + " (line)", loc="lower left", bbox_to_anchor=(1.0, 0.05), frameon=False)
-    fig.suptitle("Throughput vs batch size (median of the timed repeats; band = interquartile range)")
+    fig.suptitle("Throughput vs batch size\n(median of the timed repeats; band = interquartile range)", fontsize=10)
     fig.tight_layout()
+    series_title = ("machine/device" if ok["machine"].nunique() > 1 else "device") + " (line)"
+    first = fig.legend(handles=model_handles, title="model (colour)", loc="upper right", bbox_to_anchor=(0.5, 0.0),
+                       ncol=max(1, min(len(models), 6) // 3 + (len(models) > 3)), frameon=False, fontsize=8,
+                       title_fontsize=9)
+    fig.add_artist(first)
+    fig.legend(handles=series_handles, title=series_title, loc="upper left", bbox_to_anchor=(0.52, 0.0),
+               frameon=False, fontsize=8, title_fontsize=9)
     save(fig, png, svg)

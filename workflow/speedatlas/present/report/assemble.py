@@ -11,18 +11,19 @@ from typing import Any
 
 import pandas as pd
 
-from speedatlas.present.report import mac_checks, sections
+from speedatlas.present.report import failures, mac_checks, sections
 from speedatlas.present.report.efficiency import efficiency_markdown
-from speedatlas.present.report.energy import energy_section
-from speedatlas.present.report.findings import summary as summary_findings
+from speedatlas.present.report.energy import energy_section, measured as energy_measured
+from speedatlas.present.report.findings import Shipped, summary as summary_findings
 from speedatlas.present.report.intervals import interval_notes
 from speedatlas.present.report.speedup_tables import speedups_markdown
 from speedatlas.present.report.torch_versions import report_section as torch_versions_section
 
 
-def findings(cells: pd.DataFrame, speedups: pd.DataFrame, limit: int = 3, confidence: float = 0.95) -> list[str]:
+def findings(cells: pd.DataFrame, speedups: pd.DataFrame, limit: int = 3, confidence: float = 0.95,
+             study: dict[str, Any] | None = None, shipped: dict[str, Any] | None = None) -> list[str]:
     """The few sentences a reader needs, computed from the tables (see speedatlas.present.report.findings)."""
-    return summary_findings(cells, speedups, limit, confidence)
+    return summary_findings(cells, speedups, limit, confidence, study, Shipped.from_dict(shipped))
 
 
 def no_findings(cells: pd.DataFrame) -> str:
@@ -68,17 +69,21 @@ def render(
     confidence: float = 0.95,
     resamples: int = 2000,
     extra_sections: Sequence[str] = (),
+    shipped: dict[str, Any] | None = None,
 ) -> str:
     """The whole report as Markdown; `plots` maps a plot name (report_sections.PLOT_TITLES) to a
-    path relative to the report.
+    path relative to the report (a plot with nothing to show is not embedded).
 
     `extra_sections` are ready Markdown sections (each starting with its '## ' heading), placed after
-    the speed-ups: the seed side by side, the epoch workload, the dtype support matrix.
+    the speed-ups: the seed side by side, the epoch workload, the dtype support matrix. `shipped`:
+    a result set shipped with speedatlas that the summary may suggest including
+    (plan.comparisons.shipped_result_set).
     """
     machines = " vs ".join(sorted(cells["machine"].unique())) if len(cells) else study["machine"]
     out = [f"# speedatlas report: {machines}\n"]
     out.append("## Summary\n")
-    out.extend(f"- {s}" for s in findings(cells, speedups, confidence=confidence) or [no_findings(cells)])
+    out.extend(f"- {s}" for s in findings(cells, speedups, confidence=confidence, study=study, shipped=shipped)
+               or [no_findings(cells)])
     out.append("")
 
     out.append("## What was run\n")
@@ -109,21 +114,25 @@ def render(
     out.extend(section.rstrip() + "\n" for section in extra_sections)
 
     out.append("## Plots\n")
-    out.append(sections.plots(plots, speedups))
+    shown = sections.shown_plots(plots, cells, speedups, energy_measured(cells))
+    out.append(sections.plots(shown))
 
     out.append("## Hardware efficiency and memory\n")
     out.append(efficiency_markdown(cells))
 
-    out.append(energy_section(cells, speedups, confidence, plots.get("energy")))
+    energy = energy_section(cells, speedups, confidence, shown.get("energy"))  # a line where none was measured
+    if energy:
+        out.append(energy)
 
     beside = sections.timed_beside_others(cells)  # concurrency: device only
     if beside:
         out.append(beside)
-    out.append("## Machine state and mps checks\n")
-    out.append(mac_checks.section(cells))
+    if mac_checks.applies(cells):  # an mps cell ran, or a cell ran on macOS
+        out.append("## Machine state and mps checks\n")
+        out.append(mac_checks.section(cells))
 
     out.append("## Cells that did not run\n")
-    out.append(sections.failed_cells(cells))
+    out.append(failures.section(cells))
 
     out.append("## How to reproduce\n")
     out.append(sections.reproduce(cells, study))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from speedatlas.measure.dtype_probe import OUTCOMES
-from speedatlas.present.formatting import escape_markdown, markdown_table
+from speedatlas.present.formatting import escape_markdown, markdown_table, word_list
 
 
 def _cell(row: pd.Series) -> str:
@@ -96,11 +96,29 @@ def support_markdown(table: pd.DataFrame) -> str:
     wide.columns.name = None
     if wide["machine"].nunique() == 1:
         wide = wide.drop(columns="machine")
-    out.append(markdown_table(wide, markup=[m for m in ("infer", "train") if m in wide]))
-    if (table["device"] == "mps").any():
+    # Rows of devices that are not on the machine say only "unavailable": said once, not shown.
+    modes = [m for m in ("infer", "train") if m in wide]
+    frame_rows = frame.groupby(["machine", "device"])["outcome"].apply(lambda o: (o == "unavailable").all())
+    gone = [key for key, all_unavailable in frame_rows.items() if all_unavailable]
+    if gone:
+        several = frame["machine"].nunique() > 1
+        names = word_list(f"{d} on {m}" if several else d for m, d in gone)
+        verb = "is" if len(gone) == 1 else "are"
+        out.append(f"{names} {verb} not on {'its machine' if several else 'this machine'}, so "
+                   f"{'its' if len(gone) == 1 else 'their'} dtypes could not be probed: run the study where "
+                   f"{'it exists' if len(gone) == 1 else 'they exist'} to fill them in"
+                   + (" (and to check the 2025 write-up's mps claims: float16 limited, bfloat16 not supported)"
+                      if any(d == "mps" for _, d in gone) else "") + ".\n")
+        machines = wide["machine"] if "machine" in wide else pd.Series(frame["machine"].iloc[0], index=wide.index)
+        wide = wide[[(m, d) not in gone for m, d in zip(machines, wide["device"])]]
+    if len(wide):
+        out.append(markdown_table(wide, markup=modes))
+    if (table[(table["device"] == "mps")]["outcome"] != "unavailable").any():
         out.append(claims_markdown(table))
-    counts = table["outcome"].value_counts()
-    out.append("Outcomes: " + ", ".join(f"{counts.get(o, 0)} {o}" for o in OUTCOMES if counts.get(o, 0)) + ".\n")
+    counts = frame[[(m, d) not in gone for m, d in zip(frame["machine"], frame["device"])]]["outcome"].value_counts()
+    shown = [o for o in OUTCOMES if counts.get(o, 0)]
+    if shown:
+        out.append("Outcomes: " + ", ".join(f"{counts.get(o, 0)} {o}" for o in shown) + ".\n")
     problems = table[table["error"].notna() & (table["outcome"] != "unavailable")]
     if len(problems):
         out.append("Errors, in full:\n")
@@ -109,7 +127,4 @@ def support_markdown(table: pd.DataFrame) -> str:
     notes = table[table["note"].notna()]
     if len(notes):
         out.append("† " + "; ".join(sorted(set(f"{r.device} {r.dtype} {r.mode}: {r.note}" for r in notes.itertuples()))) + ".\n")
-    absent = sorted(table.loc[table["outcome"] == "unavailable", "device"].unique())
-    if absent:
-        out.append(f"Not on this machine: {', '.join(absent)} (unavailable). Run the study where they exist to fill them in.\n")
     return "\n".join(out)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from speedatlas.present.formatting import markdown_table, number
+from speedatlas.present.formatting import MISSING, markdown_table, number
+
+FIGURES = ("GFLOP/step", "TFLOP/s", "% of peak", "peak memory MiB")
 
 
 def efficiency_markdown(cells: pd.DataFrame) -> str:
@@ -29,6 +31,12 @@ def efficiency_markdown(cells: pd.DataFrame) -> str:
     if "mps_driver_allocated_bytes" in ok and ok["mps_driver_allocated_bytes"].notna().any():
         # Never in the same column as CUDA's max allocated: a different quantity (issue 13 item 7).
         view["mps driver MiB (not a peak)"] = (ok["mps_driver_allocated_bytes"] / 2**20).map(lambda v: number(v, ".0f"))
+    # a column with no figure at all only pads the table (no peak known for this chip, tables
+    # made before FLOPs were counted): said once below instead
+    empty = [c for c in FIGURES if (view[c] == MISSING).all()]
+    view = view.drop(columns=empty)
+    if not set(FIGURES) - set(empty):
+        return "_No FLOPs or peak memory were recorded for these cells (tables made before speedatlas counted them)._\n"
     known = ok["peak_source"].dropna().unique()
     note = (
         "FLOPs of one step are counted once per cell on the eager model "
@@ -40,4 +48,7 @@ def efficiency_markdown(cells: pd.DataFrame) -> str:
         "peak counter: its column is the memory the Metal driver held for the process at the end "
         "of the cell (allocator caches included), comparable only with other mps cells.\n"
     )
+    if "% of peak" in empty:
+        note += ("\nNo chip of this study has a known peak, so there is no % of peak: add it to config/devices.yaml "
+                 "or `device_peaks`.\n")
     return note + "\n" + markdown_table(view)

@@ -1,11 +1,16 @@
-"""Report section "Energy", from the aggregated tables only (the plot: present/plots/energy.py)."""
+"""Report section "Energy", from the aggregated tables only (the plot: present/plots/energy.py).
+
+A study where no cell measured energy (a VM without RAPL, a Mac without zeus-apple-silicon) gets
+one line saying why and how to turn a source on, not a section of empty tables and a plot that
+says "nothing here".
+"""
 
 from __future__ import annotations
 
 
 import pandas as pd
 
-from speedatlas.present.formatting import format_ratio, interval, markdown_table, number
+from speedatlas.present.formatting import escape_markdown, format_ratio, interval, markdown_table, number
 
 SOURCES = """\
 Energy comes from each device's own cumulative counter, read around the timed blocks (never
@@ -39,31 +44,57 @@ counter for `energy.idle_s` seconds before the warm-up; "above idle" subtracts i
 """
 
 
+TURN_ON = ("NVML on NVIDIA GPUs (needs only the driver), RAPL on Linux CPUs (a readable "
+           "`/sys/class/powercap/intel-rapl:*/energy_uj`), IOReport on Apple Silicon (`pip install "
+           "zeus-apple-silicon`); turn one on, then measure the cells again (`--forcerun bench`)")
+
+
+def measured(cells: pd.DataFrame) -> bool:
+    """Whether any cell that ran has an energy figure (else: a one-line note, no plot)."""
+    if "energy_windows" not in cells or "status" not in cells:
+        return False
+    return bool(((cells["status"] == "ok") & (cells["energy_windows"].fillna(0) > 0)).any())
+
+
+def energy_note(cells: pd.DataFrame) -> str:
+    """One line for a study where no cell measured energy: why, per device, and how to turn it on."""
+    if "energy_source" not in cells:
+        return "_Energy: these tables were made before speedatlas measured energy; rerun the aggregate._\n"
+    ok = cells[cells["status"] == "ok"]
+    if ok.empty:
+        return ""
+    why = ok.assign(reason=ok["energy_note"].fillna("not recorded").map(lambda v: " ".join(str(v).split())))
+    groups = why.groupby(["device", "reason"], sort=True).size()
+    reasons = "; ".join(f"{device} ({n} cell{'s' if n > 1 else ''}): {escape_markdown(reason)}"
+                        for (device, reason), n in groups.items())
+    return f"**Energy** was not measured: {reasons}. Sources speedatlas reads: {TURN_ON}.\n"
+
+
 def energy_section(cells: pd.DataFrame, speedups: pd.DataFrame, confidence: float = 0.95,
                    plot: str | None = None) -> str:
-    """The "## Energy" section: sources, per-cell items per joule, energy ratios, what is missing."""
+    """The "## Energy" section: sources, per-cell items per joule, energy ratios, what is missing;
+    or, where no cell measured energy, the one line of energy_note."""
+    if not measured(cells):
+        return energy_note(cells)
     out = ["## Energy\n", SOURCES.format(confidence=confidence)]
-    if "energy_source" not in cells:
-        out.append("_These tables were made before speedatlas measured energy: rerun the aggregate._\n")
-        return "\n".join(out)
     ok = cells[cells["status"] == "ok"]
     counts = ok["energy_source"].fillna("not recorded").value_counts()
     out.append("Cells by energy source: " + ", ".join(f"{name} {n}" for name, n in counts.items()) + ".\n")
 
-    measured = ok[ok["energy_windows"].fillna(0) > 0]
-    if not measured.empty:
+    rows = ok[ok["energy_windows"].fillna(0) > 0]
+    if not rows.empty:
         view = pd.DataFrame({
-            "model": measured["model"], "device": measured["device"], "dtype": measured["dtype"],
-            "mode": measured["mode"], "batch": measured["batch_size"], "source": measured["energy_source"],
-            "items/s": measured["items_per_s"].map(lambda v: number(v, ".1f")),
+            "model": rows["model"], "device": rows["device"], "dtype": rows["dtype"],
+            "mode": rows["mode"], "batch": rows["batch_size"], "source": rows["energy_source"],
+            "items/s": rows["items_per_s"].map(lambda v: number(v, ".1f")),
             "items/J": [interval(v, lo, hi) for v, lo, hi in
-                        zip(measured["items_per_j"], measured["items_per_j_low"], measured["items_per_j_high"])],
-            "J/item": measured["energy_j_per_item"].map(lambda v: number(v, ".4g")),
-            "power W": measured["avg_power_w"].map(lambda v: number(v, ".0f")),
-            "idle W": measured["idle_power_w"].map(lambda v: number(v, ".0f")),
-            "items/J above idle": measured["items_per_j_above_idle"].map(lambda v: number(v, ".2f")),
-            "windows": measured["energy_windows"].astype(int),
-            "flag": measured["energy_window_short"].map(lambda v: "window too short" if v is True else ""),
+                        zip(rows["items_per_j"], rows["items_per_j_low"], rows["items_per_j_high"])],
+            "J/item": rows["energy_j_per_item"].map(lambda v: number(v, ".4g")),
+            "power W": rows["avg_power_w"].map(lambda v: number(v, ".0f")),
+            "idle W": rows["idle_power_w"].map(lambda v: number(v, ".0f")),
+            "items/J above idle": rows["items_per_j_above_idle"].map(lambda v: number(v, ".2f")),
+            "windows": rows["energy_windows"].astype(int),
+            "flag": rows["energy_window_short"].map(lambda v: "window too short" if v is True else ""),
         })
         out.append("### Items per joule\n")
         out.append(markdown_table(view, markup=["items/J"]))

@@ -8,6 +8,10 @@ treats everything as data unless it is safe: raw HTML is escaped (`html: False`)
 only with a safe scheme (http, https, mailto) or as a relative path or anchor, and an image is
 embedded only from inside the report's own folder (`base`); any other image is shown as its alt
 text, never fetched and never read from elsewhere on this machine.
+
+The same page is the report item of Snakemake's HTML report (`snakemake --report`), which shows an
+HTML item in a frame of its own, loaded from a data: URL: there a link to a file beside the
+report leads nowhere, so `files=False` shows such links as their text (anchors and web links stay).
 """
 
 from __future__ import annotations
@@ -64,9 +68,34 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def _renderer(base: Path | None) -> MarkdownIt:
+def file_link(url: str) -> bool:
+    """A link to a file beside the page (plots/noise.svg), not an anchor nor a web address."""
+    parts = urlsplit(url.strip())
+    return not parts.scheme and not url.strip().startswith("#")
+
+
+def _unlink_files(state) -> None:
+    """Core rule: a link to a file keeps its label and loses its link (the page travels alone)."""
+    for token in state.tokens:
+        if token.type != "inline" or not token.children:
+            continue
+        kept, depth = [], 0
+        for child in token.children:
+            if child.type == "link_open" and (depth or file_link(child.attrGet("href") or "")):
+                depth += 1
+                continue
+            if child.type == "link_close" and depth:
+                depth -= 1
+                continue
+            kept.append(child)
+        token.children = kept
+
+
+def _renderer(base: Path | None, files: bool = True) -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False}).enable("table")
     md.validateLink = safe_link  # an unsafe link stays text: "[label](javascript:...)"
+    if not files:
+        md.core.ruler.push("unlink_files", _unlink_files)
 
     def image(renderer, tokens, index, options, env):
         token = tokens[index]
@@ -87,9 +116,10 @@ def _renderer(base: Path | None) -> MarkdownIt:
     return md
 
 
-def to_html(markdown: str, base: Path | None = None, title: str | None = None) -> str:
-    """A whole HTML document from report Markdown; images inside `base` are embedded."""
-    body = _renderer(base).render(markdown)
+def to_html(markdown: str, base: Path | None = None, title: str | None = None, files: bool = True) -> str:
+    """A whole HTML document from report Markdown; images inside `base` are embedded. `files`:
+    keep links to files beside the page (False: show them as text, for a page that travels alone)."""
+    body = _renderer(base, files).render(markdown)
     if title is None:
         title = next((line[2:].strip() for line in markdown.splitlines() if line.startswith("# ")), "speedatlas report")
     return (

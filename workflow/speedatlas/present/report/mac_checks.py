@@ -55,6 +55,19 @@ def _cell_label(row: pd.Series) -> str:
     return f"{row['model']} {row['device']} {row['dtype']} {row['mode']} batch {row['batch_size']}"
 
 
+def applies(cells: pd.DataFrame) -> bool:
+    """Whether the section has anything to say: an mps cell ran, or a cell ran on macOS (its
+    power and thermal state matter for every device there), or a check flagged a cell. A study
+    without either (cuda on Linux, or mps cells that were all unavailable) gets no section."""
+    if cells.empty:
+        return False
+    mps_ran = ((cells["device"] == "mps") & (cells["status"] == "ok")).any()
+    on_macos = (_column(cells, "cpu_performance_cores").notna() | _column(cells, "power_source").notna()
+                | _column(cells, "thermal_state").notna()).any()
+    flagged = _column(cells, "cpu_fallback_ops").map(_ops).map(bool).any() or (_column(cells, "mps_over_recommended") == True).any()  # noqa: E712
+    return bool(mps_ran or on_macos or flagged)
+
+
 def section(cells: pd.DataFrame) -> str:
     """The Markdown body of the section (without its heading)."""
     if cells.empty:

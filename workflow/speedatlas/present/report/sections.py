@@ -39,7 +39,6 @@ PLOT_TITLES = {
     "torch_versions": "Throughput by torch version",
     "energy": "Throughput vs power",
 }
-ERROR_CHARS = 160
 # Keys of the study summary that are not config keys.
 NOT_CONFIG = ("cells", "configfiles")
 
@@ -110,49 +109,29 @@ def cross_machine_method(speedups: pd.DataFrame, study: dict[str, Any]) -> str:
     )
 
 
-def plots(paths: dict[str, str], speedups: pd.DataFrame) -> str:
-    """Embedded figures; the heatmap only when there is a device or machine comparison."""
-    has_comparison = not speedups.empty and speedups["axis"].isin([MACHINE_AXIS, "device"]).any()
+def shown_plots(paths: dict[str, str], cells: pd.DataFrame, speedups: pd.DataFrame,
+                energy: bool) -> dict[str, str]:
+    """The plots that have something to show: the heatmap only with a device or machine
+    comparison, the energy plot only when a cell measured energy (`energy`), the throughput plot
+    with two cells or more, the others only when a cell ran. The rules still draw the rest (their outputs must exist); the report does not
+    embed them."""
+    ran = int((cells["status"] == "ok").sum()) if len(cells) else 0
+    has = {
+        "speedup_heatmap": not speedups.empty and bool(speedups["axis"].isin([MACHINE_AXIS, "device"]).any()),
+        "energy": energy,
+        "throughput": ran > 1,  # one point: its figure is in the summary already
+    }
+    return {key: path for key, path in paths.items() if has.get(key, ran > 0)}
+
+
+def plots(paths: dict[str, str]) -> str:
+    """Embedded figures, each with a link to its SVG."""
     out = []
     for key, path in paths.items():
-        if key == "speedup_heatmap" and not has_comparison:
-            continue
         title = PLOT_TITLES.get(key, key)
         svg = path[: -len(".png")] + ".svg" if path.endswith(".png") else path
         out.append(f"### {title}\n\n![{title}]({path})\n\n[SVG]({svg})\n")
-    return "\n".join(out) if out else "_No plots._\n"
-
-
-def _short(text: Any) -> str:
-    if text is None or (isinstance(text, float) and pd.isna(text)):
-        return ""
-    text = str(text).strip().splitlines()[0] if str(text).strip() else ""
-    return text if len(text) <= ERROR_CHARS else text[: ERROR_CHARS - 1] + "…"
-
-
-def failed_cells(cells: pd.DataFrame) -> str:
-    """Cells that did not run, grouped: one row per device, status and reason, with the cells."""
-    failed = cells[cells["status"] != "ok"].copy()
-    if failed.empty:
-        return "Every cell ran.\n"
-    failed["reason"] = failed["error"].map(_short)
-    several = cells["machine"].nunique() > 1
-    keys = (["machine"] if several else []) + ["device", "status", "reason"]
-    rows = []
-    for key, group in failed.groupby(keys, sort=True, dropna=False):
-        row = dict(zip(keys, key))
-        row.update(
-            cells=len(group),
-            models=", ".join(sorted(group["model"].unique())),
-            modes=", ".join(sorted(group["mode"].unique())),
-            batches=", ".join(map(str, sorted(group["batch_size"].unique()))),
-            dtypes=", ".join(sorted(group["dtype"].unique())),
-            torch=", ".join(sorted(group["torch_requested"].unique())),
-        )
-        rows.append(row)
-    order = (["machine"] if several else []) + ["device", "status", "cells", "models", "modes", "batches",
-                                                 "dtypes", "torch", "reason"]
-    return markdown_table(pd.DataFrame(rows)[order])
+    return "\n".join(out) if out else "_No plots: no cell ran._\n"
 
 
 def timed_beside_others(cells: pd.DataFrame) -> str:

@@ -12,7 +12,10 @@ Standard library only: below every stage (plan, measure, analyze and present all
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+from pathlib import PurePath
 from typing import Any
 
 # Path partitions, in order (the matrix's Cell fields of the same names).
@@ -38,6 +41,36 @@ def cell_path(key: dict[str, Any]) -> str:
     return CELL_PATTERN.format(**key)
 
 
+def path_key(path: str) -> dict[str, str] | None:
+    """The key a cell file's folders name ({"machine": "m1max", ..., "batch": "8"}, as text), read
+    from the end of its path (any root: results/cells, a bundle's cells/); None if they do not."""
+    parts = PurePath(path).parts[-len(KEYS) - 1 : -1]
+    if len(parts) != len(KEYS):
+        return None
+    key = {}
+    for part, name in zip(parts, KEYS):
+        label, equals, value = part.partition("=")
+        if not equals or label != name:
+            return None
+        key[name] = value
+    return key
+
+
+def spec_sha256(spec: dict[str, Any] | str) -> str:
+    """sha256 of the cell's spec as its job received it (`Cell.spec()`, with a torch version's
+    environment where it has one): every row records it, so a file can be checked against the spec
+    its path stands for now. What the supervisor adds for one process of the cell (`process`, and
+    keys starting with `_`) is left out: every process of a cell records the same hash.
+
+    A spec given as text must be the job's JSON as the plan writes it (sorted keys, json's default
+    separators): the hash of its bytes is then the hash of the parsed spec, without parsing it.
+    """
+    if not isinstance(spec, str):
+        kept = {name: value for name, value in spec.items() if name != "process" and not name.startswith("_")}
+        spec = json.dumps(kept, sort_keys=True)
+    return hashlib.sha256(spec.encode()).hexdigest()
+
+
 def model_source_columns(spec: dict[str, Any]) -> dict[str, Any]:
     """What built the model (torchvision, a built-in transformer, a factory and its file's hash)
     and the kind of input; the vocabulary of token inputs (speedatlas.measure.models.custom)."""
@@ -61,4 +94,5 @@ def row_columns(spec: dict[str, Any], protocol: int) -> dict[str, Any]:
         "protocol": protocol,
         "process": spec.get("process", 0),
         **model_source_columns(spec),
+        "spec_sha256": spec_sha256(spec),
     }

@@ -6,15 +6,27 @@ def cell_of(wildcards):
 
 
 def get_cell_spec(wildcards):
-    """The cell's own settings, canonical JSON: the params trigger reruns exactly this cell.
+    """The cell's own settings, canonical JSON: the params trigger reruns exactly this cell."""
+    return cell_spec(cell_of(wildcards))
+
+
+CELL_SPECS = {}
+
+
+def cell_spec(cell):
+    """The spec a cell's job gets, made once per cell (the bench job's params and the hashes the
+    aggregate checks its file against both read it).
 
     A cell of a torch version other than "current" also carries its environment (marker and the
     hash of its spec), so a new spec reruns exactly that version's cells.
     """
-    cell = cell_of(wildcards)
-    if cell.torch == torch_envs.CURRENT:
-        return cell.spec()
-    return torch_envs.spec_with_env(cell.spec(), cell.torch, TORCH_ENV_SPECS[cell.torch])
+    spec = CELL_SPECS.get(cell.path)
+    if spec is None:
+        spec = cell.spec()
+        if cell.torch != torch_envs.CURRENT:
+            spec = torch_envs.spec_with_env(spec, cell.torch, TORCH_ENV_SPECS[cell.torch])
+        CELL_SPECS[cell.path] = spec
+    return spec
 
 
 def get_cell_threads(wildcards):

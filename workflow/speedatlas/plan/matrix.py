@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,7 @@ class Cell:
         Sorted keys, so the string (and with it Snakemake's params trigger) only changes when
         a value does.
         """
-        fields = asdict(self)
+        fields = {name: getattr(self, name) for name in _CELL_FIELDS}  # asdict() deep-copies: 3x slower
         data = fields.pop("data")
         if fields["processes"] == 1:
             del fields["processes"]
@@ -86,6 +86,9 @@ class Cell:
         if source:
             fields["model_source"] = json.loads(source)
         return json.dumps({**fields, "protocol": PROTOCOL_VERSION}, sort_keys=True)
+
+
+_CELL_FIELDS = tuple(field.name for field in fields(Cell))
 
 
 def epoch_settings(workload: str, batch: int, timing: dict[str, int], data: dict[str, Any]) -> dict[str, Any]:

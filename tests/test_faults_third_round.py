@@ -198,3 +198,49 @@ def test_a_live_run_is_told_from_a_dead_one(tmp_path):
     result, terminal = run(tmp_path, configfile, "--cores", "1")
     assert result.returncode == 0, terminal[-3000:]
     assert (tmp_path / "results" / "report.md").exists()
+
+
+# --- 12. an enormous matrix by mistake ------------------------------------------------------------
+
+
+def matrix_config(models: list[str], batches: int, **extra) -> dict:
+    return {"machine": "huge", "devices": ["cpu"], "models": models, "batch_sizes": list(range(1, batches + 1)),
+            "dtypes": ["float32", "float16", "bfloat16"], "modes": ["train", "infer"],
+            "variants": ["eager", "channels_last", "compile"], "dtype_support": {"enabled": False}, **extra}
+
+
+def timed_run(directory: Path, configfile: Path, *args: str) -> tuple[subprocess.CompletedProcess, str, float, float]:
+    """The run, its output, its wall seconds and the CPU seconds of its processes."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.monotonic()
+    result, terminal = run(directory, configfile, *args)
+    wall = time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return result, terminal, wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def test_an_enormous_matrix_is_refused_at_start_and_a_large_one_planned_fast(tmp_path):
+    from speedatlas.plan import config as study_config
+
+    models = study_config.torchvision_models(study_config.cache_dir(), write=False)
+    assert len(models) >= 80
+    huge = write_config(tmp_path, matrix_config(models[:80], 50), "huge.yaml")  # 80 x 50 x 3 x 2 x 3
+    result, terminal, wall, _ = timed_run(tmp_path, huge, "-n", "--cores", "2")
+    refused = [line for line in terminal.splitlines() if line.startswith("speedatlas config error")]
+    assert result.returncode != 0 and len(refused) == 1, terminal[-3000:]
+    assert "this study has 72,000 cells, more than max_cells (1,000)" in refused[0]
+    assert "at least 20.0 h" in refused[0] and "set max_cells: 72000" in refused[0]
+    assert wall < 60, f"refused after {wall:.0f} s"  # no cell built: Snakemake's start-up and a count
+    assert not (tmp_path / "results").exists()
+
+    # 12 x 50 x 3 x 2 x 3 = 10,800 cells, asked for explicitly: planned (a dry run) well under 30 s
+    large = write_config(tmp_path, matrix_config(models[:12], 50, max_cells=10800), "large.yaml")
+    result, terminal, wall, cpu = timed_run(tmp_path, large, "-n", "--cores", "2", "--quiet", "all")
+    assert result.returncode == 0, terminal[-3000:]
+    said = [line for line in terminal.splitlines() if line.startswith("speedatlas: 10,800 cells")]
+    assert said == ["speedatlas: 10,800 cells in this study, 10,800 to measure: at least 3.0 h "
+                    "(cell start-up alone; the timed steps come on top)"], terminal[-3000:]
+    # CPU seconds, not wall: the test machine is shared (wall was 21 s on 2 loaded cores)
+    assert cpu < 30, f"the 10,800-cell dry run took {cpu:.1f} CPU seconds ({wall:.1f} s wall)"

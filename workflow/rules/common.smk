@@ -62,6 +62,13 @@ try:
 except study_config.ConfigError as error:
     raise WorkflowError(f"speedatlas config error: {error}") from None
 
+# A study's size is counted before any cell is built: above max_cells it is refused in one line.
+from speedatlas.plan import study_size  # noqa: E402
+
+try:
+    study_size.check(STUDY, launcher.wanted(STUDY["launcher"]))
+except study_config.ConfigError as error:
+    raise WorkflowError(f"speedatlas config error: {error}") from None
 CELLS = matrix.expand(STUDY)
 CELLS_BY_PATH = matrix.index_by_path(CELLS)
 # Unreadable cell files (cut short) are set aside, never deleted, before the plan is built, so
@@ -74,6 +81,8 @@ if workflow.is_main_process:
             print(line, file=sys.stderr)
     except quarantine.CannotSetAside as error:
         raise WorkflowError(f"speedatlas: {error}") from None
+    # the cells, those still to measure and a floor under their time, said up front
+    print(study_size.summary(CELLS, launcher.wanted(STUDY["launcher"])), file=sys.stderr)
 SUPPORT_JOBS = support_jobs.expand(STUDY)
 SUPPORT_BY_PATH = {job.path: job for job in SUPPORT_JOBS}
 try:

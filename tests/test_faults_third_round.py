@@ -244,3 +244,60 @@ def test_an_enormous_matrix_is_refused_at_start_and_a_large_one_planned_fast(tmp
                     "(cell start-up alone; the timed steps come on top)"], terminal[-3000:]
     # CPU seconds, not wall: the test machine is shared (wall was 21 s on 2 loaded cores)
     assert cpu < 30, f"the 10,800-cell dry run took {cpu:.1f} CPU seconds ({wall:.1f} s wall)"
+
+
+# --- 13. two factories of one file name in a published bundle ------------------------------------
+
+FACTORY = """import torch.nn as nn
+
+
+def build(num_classes, width={width}):
+    return nn.Sequential(nn.Conv2d(3, width, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, num_classes))
+"""
+
+
+def test_two_factories_of_one_file_name_stay_two_and_the_bundle_reruns_elsewhere(tmp_path):
+    import hashlib
+
+    import yaml
+
+    models = tmp_path / "elsewhere"  # outside the study's working directory: named by absolute paths
+    for name, width in (("a", 4), ("b", 6)):
+        (models / name).mkdir(parents=True)
+        (models / name / "model.py").write_text(FACTORY.format(width=width))
+    study = tmp_path / "study"
+    study.mkdir()
+    config = {**ONE_CELL, "machine": "twins", "input_size": 16, "models": [
+        {"name": f"net_{name}", "factory": f"{models / name / 'model.py'}:build", "input": {"kind": "image", "size": 16}}
+        for name in ("a", "b")]}
+    configfile = write_config(study, config)
+    result, terminal = run(study, configfile, "--cores", "1", "publish")
+    assert result.returncode == 0, terminal[-3000:]
+    bundle = study / "results" / "publish" / "twins"
+
+    # both files are kept, each where its cells' recorded hash finds it
+    copies = {name: bundle / "config" / "factories" / name / "model.py" for name in ("a", "b")}
+    assert copies["a"].read_text() != copies["b"].read_text()
+    for name, copy in copies.items():
+        cell = next((bundle / "cells").rglob(f"model=net_{name}/**/cell.parquet"))
+        source = pq.read_table(cell)["model_source"][0].as_py()
+        assert source.endswith(f"@sha256:{hashlib.sha256(copy.read_bytes()).hexdigest()[:12]}"), source
+    # no config of the bundle names a path of this machine
+    for name in ("config.yaml", "resolved.yaml"):
+        text = (bundle / "config" / name).read_text()
+        assert str(tmp_path) not in text, f"{name} names this machine's paths:\n{text}"
+        factories = [m["factory"] for m in yaml.safe_load(text)["models"]]
+        assert factories == ["factories/a/model.py:build", "factories/b/model.py:build"]
+
+    # elsewhere: the bundle alone, the original files gone; its config/ is the working directory
+    moved = tmp_path / "other machine" / "twins"
+    shutil.copytree(bundle, moved)
+    shutil.rmtree(models)
+    rerun = moved / "config"
+    result, terminal = run(rerun, rerun / "config.yaml", "--cores", "1")
+    assert result.returncode == 0, terminal[-3000:]
+    for name in ("a", "b"):
+        cell = next((rerun / "results" / "cells").rglob(f"model=net_{name}/**/cell.parquet"))
+        table = pq.read_table(cell)
+        assert table["status"].to_pylist() == ["ok", "ok"], table["error"].to_pylist()
+        assert table["model_source"][0].as_py().startswith(f"factory:factories/{name}/model.py:build@sha256:")

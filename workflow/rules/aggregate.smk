@@ -1,4 +1,5 @@
-# Collect every cell file into tidy tables. Reads the cells through pyarrow.dataset.
+# Collect every cell file into tidy tables. Each file is checked against its path, its spec, its
+# statuses and its values first (speedatlas.analyze.cellcheck); one that fails is set aside.
 
 
 rule aggregate:
@@ -44,5 +45,6 @@ rule aggregate:
         device_peaks=STUDY["device_peaks"],
         include_roots=STUDY["include_results"],
         cross_machine_baselines=STUDY["cross_machine_baselines"],
+        spec_sha256=get_cell_spec_hashes,
     script:
         "../scripts/aggregate.py"

@@ -18,8 +18,12 @@ from speedatlas.plan import config as study_config  # noqa: E402
 from speedatlas.measure import mlx  # noqa: E402 - names only, no MLX import
 from speedatlas.plan import comparisons, invocation, launcher, matrix, mlx_env, support_jobs, torch_envs  # noqa: E402
 from speedatlas.plan.job_env import export_job_environment  # noqa: E402
+from speedatlas.plan.workarounds import quote_script_interpreter  # noqa: E402
 
 DEFAULT_CONFIG = REPO / "config" / "config.yaml"
+
+# A checkout under a folder with a space (its .venv too): script rules quote the interpreter.
+quote_script_interpreter()
 
 
 def load_study_config(cli_config, cli_configfiles):
@@ -37,6 +41,20 @@ def load_study_config(cli_config, cli_configfiles):
 
 # A dry run changes nothing on disk: the parse-time steps below read, and say what a run would do.
 DRY_RUN = invocation.is_dry_run()
+# One run at a time in this working directory: a second run, or --unlock, beside a live one is
+# refused in one sentence (a dry run only says so). Not in cluster jobs (they re-read this).
+if workflow.is_main_process:
+    from speedatlas.plan import live_run  # noqa: E402
+
+    try:
+        for line in filter(None, [live_run.claim(dry_run=DRY_RUN)]):
+            print(line, file=sys.stderr)
+    except live_run.LiveRun as error:
+        raise WorkflowError(f"speedatlas: {error}") from None
+    except OSError as error:
+        raise WorkflowError(
+            f"speedatlas: cannot take the run lock {live_run.LOCK}: {error.strerror or error}"
+        ) from None
 try:
     STUDY = study_config.prepare(
         load_study_config(config, workflow.overwrite_configfiles),
@@ -45,6 +63,13 @@ try:
 except study_config.ConfigError as error:
     raise WorkflowError(f"speedatlas config error: {error}") from None
 
+# A study's size is counted before any cell is built: above max_cells it is refused in one line.
+from speedatlas.plan import study_size  # noqa: E402
+
+try:
+    study_size.check(STUDY, launcher.wanted(STUDY["launcher"]))
+except study_config.ConfigError as error:
+    raise WorkflowError(f"speedatlas config error: {error}") from None
 CELLS = matrix.expand(STUDY)
 CELLS_BY_PATH = matrix.index_by_path(CELLS)
 # Unreadable cell files (cut short) are set aside, never deleted, before the plan is built, so
@@ -57,6 +82,8 @@ if workflow.is_main_process:
             print(line, file=sys.stderr)
     except quarantine.CannotSetAside as error:
         raise WorkflowError(f"speedatlas: {error}") from None
+    # the cells, those still to measure and a floor under their time, said up front
+    print(study_size.summary(CELLS, launcher.wanted(STUDY["launcher"])), file=sys.stderr)
 SUPPORT_JOBS = support_jobs.expand(STUDY)
 SUPPORT_BY_PATH = {job.path: job for job in SUPPORT_JOBS}
 try:

@@ -21,5 +21,6 @@ rule publish:
         name=STUDY["publish_name"],
         study=get_study_summary(),
         factories=json.dumps({k: str(v) for k, v in get_factory_files().items()}, sort_keys=True),
+        factory_strings=json.dumps(get_factory_strings(), sort_keys=True),
     script:
         "../scripts/publish.py"

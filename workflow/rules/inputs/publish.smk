@@ -29,3 +29,11 @@ def get_factory_files():
     from speedatlas.plan import model_entries
 
     return model_entries.factory_files(STUDY, Path.cwd())
+
+
+def get_factory_strings():
+    """{factory as configured: as the bundle's config names it}, for factory files outside the
+    working directory (the bundle's config then names its own copies)."""
+    from speedatlas.plan import model_entries
+
+    return model_entries.bundle_factory_strings(STUDY, Path.cwd())

@@ -40,8 +40,10 @@ def plan_columns(rule: dict[str, Any], pilot: list[dict[str, Any]]) -> dict[str,
             "precision_limited_by": plan.limited_by}
 
 
-def merge(spec: dict[str, Any], parts: list[str], out: str) -> str:
-    """Write the cell's file from its parts; return its status."""
+def merge(spec_text: str, parts: list[str], out: str) -> str:
+    """Write the cell's file from its parts (`spec_text`: the cell's spec as its job got it, whose
+    hash every row records); return its status."""
+    spec = json.loads(spec_text)
     from speedatlas.measure import cellio  # pyarrow: here, not at import (--help stays quick)
 
     ran = []
@@ -55,7 +57,7 @@ def merge(spec: dict[str, Any], parts: list[str], out: str) -> str:
     chosen = failed[:1] or ran
     rule = spec.get("sampling") or {}
     pilot = [receipt for _, receipt in ran[: rule.get("pilot", 0)]]
-    extra = plan_columns(rule, pilot)
+    extra = {**plan_columns(rule, pilot), "spec_sha256": cellkey.spec_sha256(spec_text)}
     with cellio.pandas_hidden():
         rows = [{**row, **extra} for part, _ in chosen for row in cellio.read_part(part).to_pylist()]
         cellio.write_atomic(cellio.rows_to_table(rows), out)
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="the cell's file")
     parser.add_argument("parts", nargs="+", help="the parts of every process job of the cell")
     args = parser.parse_args(argv)
-    status = merge(json.loads(args.spec), args.parts, args.out)
+    status = merge(args.spec, args.parts, args.out)
     print(f"speedatlas: {args.out}: {status}", file=sys.stderr)
     return 0
 

@@ -72,6 +72,10 @@ except study_config.ConfigError as error:
     raise WorkflowError(f"speedatlas config error: {error}") from None
 CELLS = matrix.expand(STUDY)
 CELLS_BY_PATH = matrix.index_by_path(CELLS)
+# Each process of a cell is a job of its own, run in rounds across the study, up to
+# matrix.ROUNDS_MAX_CELLS cells; a larger study runs each cell's processes back to back in one job.
+# (test hook: SPEEDATLAS_ROUNDS_MAX_CELLS moves the threshold; never set in normal use)
+ROUNDS = len(CELLS) <= int(os.environ.get("SPEEDATLAS_ROUNDS_MAX_CELLS", matrix.ROUNDS_MAX_CELLS))
 # Unreadable cell files (cut short) are set aside, never deleted, before the plan is built, so
 # this very run measures them again (a dry run only names them). Not in cluster jobs (they re-read this).
 if workflow.is_main_process:

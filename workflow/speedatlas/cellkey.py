@@ -111,3 +111,26 @@ def row_columns(spec: dict[str, Any], protocol: int) -> dict[str, Any]:
         "process": spec.get("process", 0),
         **model_source_columns(spec),
     }
+
+
+def pilot_of(sampling: dict[str, Any]) -> int:
+    """Processes of a cell that always run: the precision rule's pilot, or every process of a
+    fixed count (a cell's `sampling`: {"processes": P} or the rule's {"precision", "pilot", ...})."""
+    return sampling.get("processes") or sampling["pilot"]
+
+
+def most_processes(sampling: dict[str, Any]) -> int:
+    """The most processes a cell may take: its fixed count, or the precision rule's max_processes."""
+    return sampling.get("processes") or sampling["max_processes"]
+
+
+def process_spec(cell_spec: dict[str, Any], process: int) -> dict[str, Any]:
+    """What process `process` of a cell measures, from the cell's spec: the measurement alone for
+    a process that always runs (so a new precision target re-measures none of them), with the
+    precision rule for one after the pilot (whether it runs depends on the rule)."""
+    sampling = cell_spec.get("sampling") or {"processes": 1}
+    spec = {name: value for name, value in cell_spec.items() if name != "sampling"}
+    spec["process"] = process
+    if process >= pilot_of(sampling):
+        spec["sampling"] = sampling
+    return spec

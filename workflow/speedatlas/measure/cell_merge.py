@@ -40,9 +40,10 @@ def plan_columns(rule: dict[str, Any], pilot: list[dict[str, Any]]) -> dict[str,
             "precision_limited_by": plan.limited_by}
 
 
-def merge(spec_text: str, parts: list[str], out: str) -> str:
+def merge(spec_text: str, parts: list[str], out: str, rounds: bool = True) -> str:
     """Write the cell's file from its parts (`spec_text`: the cell's spec as its job got it, whose
-    hash every row records); return its status."""
+    hash every row records; `rounds`: whether its processes ran in rounds across the study, or
+    back to back in one job); return its status."""
     spec = json.loads(spec_text)
     from speedatlas.measure import cellio  # pyarrow: here, not at import (--help stays quick)
 
@@ -57,7 +58,7 @@ def merge(spec_text: str, parts: list[str], out: str) -> str:
     chosen = failed[:1] or ran
     rule = spec.get("sampling") or {}
     pilot = [receipt for _, receipt in ran[: rule.get("pilot", 0)]]
-    extra = {**plan_columns(rule, pilot), "spec_sha256": cellkey.spec_sha256(spec_text)}
+    extra = {**plan_columns(rule, pilot), "spec_sha256": cellkey.spec_sha256(spec_text), "rounds": rounds}
     with cellio.pandas_hidden():
         rows = [{**row, **extra} for part, _ in chosen for row in cellio.read_part(part).to_pylist()]
         cellio.write_atomic(cellio.rows_to_table(rows), out)

@@ -179,15 +179,39 @@ def run_process(python: str, spec: dict, out: str) -> int:
     return returncode
 
 
+def supervise_cell(python: str, cell_spec_text: str, out: str) -> str:
+    """Every process of a cell in one job, back to back, then the cell's file (`out`): the way of
+    a study too large for one job per process (matrix.ROUNDS_MAX_CELLS: Snakemake plans about
+    1.6 ms a job). The same processes, receipts and precision rule as in rounds; returns the
+    cell's status."""
+    from speedatlas.measure import cell_merge
+
+    cell = json.loads(cell_spec_text)
+    folder = out.replace("results/cells/", "results/processes/", 1).rpartition("/")[0]
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    parts = []
+    for process in range(cellkey.most_processes(cell.get("sampling") or {"processes": 1})):
+        part = f"{folder}/process-{process}.parquet"
+        supervise(python, json.dumps(cellkey.process_spec(cell, process), sort_keys=True), part)
+        parts.append(part)
+    return cell_merge.merge(cell_spec_text, parts, out, rounds=False)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="run one cell, recording a crash as its result")
+    parser = argparse.ArgumentParser(description="run one process of a cell (or --cell: all of them), recording "
+                                                 "a crash as its result")
     parser.add_argument("--python", required=True, help="interpreter of the cell's torch environment")
     parser.add_argument("--spec", required=True)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--cell", action="store_true",
+                        help="--spec is the cell's, --out its cell file: every process back to back, then the file")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # stop the cell, as Ctrl-C does
     try:
-        supervise(args.python, args.spec, args.out)
+        if args.cell:
+            supervise_cell(args.python, args.spec, args.out)
+        else:
+            supervise(args.python, args.spec, args.out)
     except CellWriteError as error:
         if error.errno is not None:  # the supervisor's own write failed; the runner reported its own
             notify(str(error))

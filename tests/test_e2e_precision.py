@@ -77,7 +77,7 @@ def test_processes_ran_in_rounds(study):
 
 
 def test_the_tables_carry_the_interval_and_the_precision_reached(study):
-    cells = pd.read_parquet(study / "results" / "tables" / "cells.parquet")
+    cells = pd.read_parquet(study / "results" / "studies" / "config" / "tables" / "cells.parquet")
     ok = cells[cells["status"] == "ok"]
     assert len(ok) == 2
     assert ((ok["ci_low_s"] < ok["median_s"]) & (ok["median_s"] < ok["ci_high_s"])).all()
@@ -86,7 +86,7 @@ def test_the_tables_carry_the_interval_and_the_precision_reached(study):
         assert row.precision == pytest.approx(math.expm1(half), rel=1e-6)
         assert row.precision_met == (row.precision <= 0.5 + 1e-9)
         assert row.precision_met or row.precision_limited_by in ("max_processes", "max_seconds")
-    report = (study / "results" / "report.md").read_text()
+    report = (study / "results" / "studies" / "config" / "report.md").read_text()
     assert "took the precision rule (target ±50%)" in report
 
 

@@ -92,7 +92,7 @@ def test_cell_files_that_lie_are_set_aside_named_and_measured_again(tmp_path):
     assert "speedatlas: aggregate: run the same command again to measure them again" in terminal
     kept = list((tmp_path / "results" / "quarantine").rglob("cell.parquet"))
     assert len(kept) == len(lies) and all(k.with_name("cell.parquet.why.txt").exists() for k in kept)
-    assert not (tmp_path / "results" / "report.md").exists()
+    assert not (tmp_path / "results" / "studies" / "config" / "report.md").exists()
 
     result, terminal = run(tmp_path, configfile, "--cores", "1")
     assert result.returncode == 0, terminal[-3000:]
@@ -102,7 +102,7 @@ def test_cell_files_that_lie_are_set_aside_named_and_measured_again(tmp_path):
             files[name].parent.name.split("=")[1])
         assert table["spec_sha256"][0].as_py() == cellkey.spec_sha256(_plan_spec(tmp_path, files[name]))
     assert files["old"].read_bytes() == old_bytes  # read as it is: no spec hash, the other checks pass
-    cells = pq.read_table(tmp_path / "results" / "tables" / "cells.parquet")
+    cells = pq.read_table(tmp_path / "results" / "studies" / "config" / "tables" / "cells.parquet")
     assert len(cells) == 8 and cells["n"].to_pylist() == [2] * 8
 
 
@@ -144,7 +144,7 @@ def test_a_checkout_under_a_folder_with_a_space_runs_and_prints_quoted_commands(
     result = subprocess.run(study, cwd=checkout, env=env, capture_output=True, text=True, timeout=600)
     terminal = result.stdout + result.stderr
     assert result.returncode == 0, terminal[-3000:]  # every script: rule (aggregate, plots, report) ran
-    report = (checkout / "results" / "report.md").read_text()
+    report = (checkout / "results" / "studies" / "config" / "report.md").read_text()
     block = report.split("## How to reproduce", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
     printed = [line.split("  #", 1)[0].strip() for line in block.splitlines() if line.strip()]
     assert printed[0] == "uv run snakemake --cores 1 --configfile 'my configs/study 1.yaml'", block
@@ -197,7 +197,7 @@ def test_a_live_run_is_told_from_a_dead_one(tmp_path):
     assert result.returncode == 0, terminal[-3000:]
     result, terminal = run(tmp_path, configfile, "--cores", "1")
     assert result.returncode == 0, terminal[-3000:]
-    assert (tmp_path / "results" / "report.md").exists()
+    assert (tmp_path / "results" / "studies" / "config" / "report.md").exists()
 
 
 # --- 12. an enormous matrix by mistake ------------------------------------------------------------

@@ -10,28 +10,28 @@ rule aggregate:
         manifests=get_included_manifests(),
     output:
         cells=report(
-            "results/tables/cells.parquet",
+            f"{STUDY_DIR}/tables/cells.parquet",
             caption="../report/cells.rst",
             category="Tables",
             subcategory="Cells",
             labels={"table": "cells", "format": "Parquet"},
         ),
         speedups=report(
-            "results/tables/speedups.parquet",
+            f"{STUDY_DIR}/tables/speedups.parquet",
             caption="../report/speedups.rst",
             category="Tables",
             subcategory="Speed-ups",
             labels={"table": "speed-ups", "format": "Parquet"},
         ),
         speedups_csv=report(
-            "results/tables/speedups.csv",
+            f"{STUDY_DIR}/tables/speedups.csv",
             caption="../report/speedups.rst",
             category="Tables",
             subcategory="Speed-ups",
             labels={"table": "speed-ups", "format": "CSV"},
         ),
     log:
-        "results/logs/aggregate.log",
+        f"{STUDY_DIR}/logs/aggregate.log",
     conda:
         "../../envs/speedatlas.yaml"
     params:

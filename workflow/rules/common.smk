@@ -33,10 +33,10 @@ def load_study_config(cli_config, cli_configfiles):
     so a key left out of config/m1max.yaml would silently take the quick default's value.
     """
     if cli_configfiles:
-        return dict(cli_config)
+        return {"study": study_config.default_study_name(cli_configfiles), **cli_config}
     with open(DEFAULT_CONFIG) as handle:
         base = yaml.safe_load(handle)
-    return {**base, **cli_config}
+    return {"study": "default", **base, **cli_config}
 
 
 # A dry run changes nothing on disk: the parse-time steps below read, and say what a run would do.
@@ -62,6 +62,9 @@ try:
     )
 except study_config.ConfigError as error:
     raise WorkflowError(f"speedatlas config error: {error}") from None
+# This study's tables, plots and report (its cells are shared by every study of the machine):
+# results/studies/<study>/, so a second study never replaces the first's report.
+STUDY_DIR = f"results/studies/{STUDY['study']}"
 
 # A study's size is counted before any cell is built: above max_cells it is refused in one line.
 from speedatlas.plan import study_size  # noqa: E402
@@ -174,16 +177,16 @@ def get_configfiles():
 
 def get_final_output():
     return [
-        "results/report.md",
-        "results/tables/cells.parquet",
-        "results/tables/speedups.parquet",
-        "results/tables/speedups.csv",
-        "results/tables/speedups.md",
-        "results/plots/throughput.png",
+        f"{STUDY_DIR}/report.md",
+        f"{STUDY_DIR}/tables/cells.parquet",
+        f"{STUDY_DIR}/tables/speedups.parquet",
+        f"{STUDY_DIR}/tables/speedups.csv",
+        f"{STUDY_DIR}/tables/speedups.md",
+        f"{STUDY_DIR}/plots/throughput.png",
         *get_torch_versions_plot().values(),
-        "results/plots/speedup_heatmap.png",
-        "results/plots/noise.png",
-        "results/plots/energy.png",
+        f"{STUDY_DIR}/plots/speedup_heatmap.png",
+        f"{STUDY_DIR}/plots/noise.png",
+        f"{STUDY_DIR}/plots/energy.png",
         *get_epoch_outputs(),
         *get_support_outputs(),
         *get_mlx_outputs(),

@@ -3,18 +3,18 @@
 
 rule plot_throughput:
     input:
-        cells="results/tables/cells.parquet",
+        cells=f"{STUDY_DIR}/tables/cells.parquet",
     output:
         png=report(
-            "results/plots/throughput.png",
+            f"{STUDY_DIR}/plots/throughput.png",
             caption="../report/throughput.rst",
             category="Plots",
             subcategory="Throughput",
             labels={"plot": "throughput vs batch size", "axes": "model, machine/device"},
         ),
-        svg="results/plots/throughput.svg",
+        svg=f"{STUDY_DIR}/plots/throughput.svg",
     log:
-        "results/logs/plot_throughput.log",
+        f"{STUDY_DIR}/logs/plot_throughput.log",
     conda:
         "../../envs/speedatlas.yaml"
     script:
@@ -23,18 +23,18 @@ rule plot_throughput:
 
 rule plot_speedup_heatmap:
     input:
-        speedups="results/tables/speedups.parquet",
+        speedups=f"{STUDY_DIR}/tables/speedups.parquet",
     output:
         png=report(
-            "results/plots/speedup_heatmap.png",
+            f"{STUDY_DIR}/plots/speedup_heatmap.png",
             caption="../report/speedup_heatmap.rst",
             category="Plots",
             subcategory="Speed-ups",
             labels={"plot": "speed-up heatmap", "axes": "device, machine/device"},
         ),
-        svg="results/plots/speedup_heatmap.svg",
+        svg=f"{STUDY_DIR}/plots/speedup_heatmap.svg",
     log:
-        "results/logs/plot_speedup_heatmap.log",
+        f"{STUDY_DIR}/logs/plot_speedup_heatmap.log",
     conda:
         "../../envs/speedatlas.yaml"
     params:
@@ -45,18 +45,18 @@ rule plot_speedup_heatmap:
 
 rule plot_noise:
     input:
-        cells="results/tables/cells.parquet",
+        cells=f"{STUDY_DIR}/tables/cells.parquet",
     output:
         png=report(
-            "results/plots/noise.png",
+            f"{STUDY_DIR}/plots/noise.png",
             caption="../report/noise.rst",
             category="Plots",
             subcategory="Noise",
             labels={"plot": "noise per cell", "axes": "coefficient of variation"},
         ),
-        svg="results/plots/noise.svg",
+        svg=f"{STUDY_DIR}/plots/noise.svg",
     log:
-        "results/logs/plot_noise.log",
+        f"{STUDY_DIR}/logs/plot_noise.log",
     conda:
         "../../envs/speedatlas.yaml"
     params:
@@ -68,17 +68,17 @@ rule plot_noise:
 # Only a target when the study has more than one torch version (common.get_torch_versions_plot).
 rule plot_torch_versions:
     input:
-        cells="results/tables/cells.parquet",
+        cells=f"{STUDY_DIR}/tables/cells.parquet",
     output:
         png=report(
-            "results/plots/torch_versions.png",
+            f"{STUDY_DIR}/plots/torch_versions.png",
             caption="../report/torch_versions.rst",
             category="Plots",
             labels={"plot": "throughput by torch version"},
         ),
-        svg="results/plots/torch_versions.svg",
+        svg=f"{STUDY_DIR}/plots/torch_versions.svg",
     log:
-        "results/logs/plot_torch_versions.log",
+        f"{STUDY_DIR}/logs/plot_torch_versions.log",
     conda:
         "../../envs/speedatlas.yaml"
     script:
@@ -87,18 +87,18 @@ rule plot_torch_versions:
 
 rule plot_energy:
     input:
-        cells="results/tables/cells.parquet",
+        cells=f"{STUDY_DIR}/tables/cells.parquet",
     output:
         png=report(
-            "results/plots/energy.png",
+            f"{STUDY_DIR}/plots/energy.png",
             caption="../report/energy.rst",
             category="Plots",
             subcategory="Energy",
             labels={"plot": "throughput vs power", "axes": "watts, images/s"},
         ),
-        svg="results/plots/energy.svg",
+        svg=f"{STUDY_DIR}/plots/energy.svg",
     log:
-        "results/logs/plot_energy.log",
+        f"{STUDY_DIR}/logs/plot_energy.log",
     conda:
         "../../envs/speedatlas.yaml"
     script:

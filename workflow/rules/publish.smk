@@ -4,7 +4,7 @@
 
 rule publish:
     input:
-        report="results/report.md",
+        report=f"{STUDY_DIR}/report.md",
         plots=get_publish_plots(),
         tables=get_publish_tables(),
         cells=get_cell_files(),
@@ -14,7 +14,7 @@ rule publish:
     output:
         bundle=directory(f"results/publish/{STUDY['publish_name']}"),
     log:
-        "results/logs/publish.log",
+        f"{STUDY_DIR}/logs/publish.log",
     conda:
         "../../envs/speedatlas.yaml"
     params:

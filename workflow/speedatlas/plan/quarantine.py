@@ -28,8 +28,14 @@ from pathlib import Path
 MAGIC = b"PAR1"
 QUARANTINE = Path("results") / "quarantine"
 # Everything computed from the cells: removed when a cell is set aside, rebuilt by the run.
-DERIVED = (Path("results") / "tables", Path("results") / "plots", Path("results") / "report.md",
-           Path("results") / "report.html")
+STUDIES = Path("results") / "studies"
+# What every study of this results/ folder computed from the cells (a cell is shared by studies).
+DERIVED_IN_A_STUDY = ("tables", "plots", "report.md", "report.html")
+
+
+def derived() -> list[Path]:
+    """Every study's tables, plots and reports (results/studies/<study>/...)."""
+    return [study / name for study in sorted(STUDIES.glob("*")) for name in DERIVED_IN_A_STUDY]
 
 
 class BadCells(ValueError):
@@ -100,10 +106,11 @@ def set_aside(path: str, reason: str, quarantine: Path = QUARANTINE, now: dt.dat
     return target
 
 
-def remove_derived(derived: Iterable[Path] = DERIVED) -> list[str]:
-    """Remove the tables, plots and reports computed from the cells; returns what was removed."""
+def remove_derived(paths: Iterable[Path] | None = None) -> list[str]:
+    """Remove the tables, plots and reports computed from the cells (every study's, by default);
+    returns what was removed."""
     removed = []
-    for path in derived:
+    for path in derived() if paths is None else paths:
         if path.is_dir():
             shutil.rmtree(path)
         elif path.exists():

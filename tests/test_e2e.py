@@ -116,12 +116,12 @@ def test_changing_one_models_override_reruns_only_its_cells(tiny_study):
 
 
 def test_plot_code_change_reruns_no_cell(tiny_study):
-    script = REPO / "workflow" / "scripts" / "plot_throughput.py"
+    script = REPO / "workflow" / "scripts" / "plots.py"
     before = script.stat()
     try:
         os.utime(script)  # as if edited now
         jobs = planned_jobs(tiny_study, tiny_study / "config.yaml")
     finally:
         os.utime(script, ns=(before.st_atime_ns, before.st_mtime_ns))
-    assert "bench" not in jobs
-    assert jobs.get("plot_throughput") == 1
+    assert "bench" not in jobs and "cell_file" not in jobs
+    assert jobs.get("plots") == 1

@@ -108,7 +108,7 @@ def test_snakemake_report_makes_an_html_file(study):
     assert "Run-to-run noise of every cell" in page  # a caption from workflow/report/
 
 
-@pytest.mark.parametrize("script", ["plot_speedup_heatmap.py", "plot_noise.py", "plot_throughput.py"])
+@pytest.mark.parametrize("script", ["plots.py", "speedups_md.py"])
 def test_plot_code_change_reruns_no_cell_and_no_table(study, script):
     path = REPO / "workflow" / "scripts" / script
     before = path.stat()
@@ -117,7 +117,7 @@ def test_plot_code_change_reruns_no_cell_and_no_table(study, script):
         jobs = planned_jobs(study, study / "config.yaml")
     finally:
         os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
-    assert "bench" not in jobs and "aggregate" not in jobs
+    assert "bench" not in jobs and "cell_file" not in jobs and "aggregate" not in jobs
     assert jobs.get(script.removesuffix(".py")) == 1
 
 

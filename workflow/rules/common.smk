@@ -16,7 +16,7 @@ sys.path.insert(0, str(REPO / "workflow"))
 from speedatlas import cellkey  # noqa: E402
 from speedatlas.plan import config as study_config  # noqa: E402
 from speedatlas.measure import mlx  # noqa: E402 - names only, no MLX import
-from speedatlas.plan import comparisons, invocation, launcher, matrix, mlx_env, support_jobs, torch_envs  # noqa: E402
+from speedatlas.plan import comparisons, invocation, launcher, matrix, mlx_env, support_jobs, terminal, torch_envs  # noqa: E402
 from speedatlas.plan.job_env import export_job_environment  # noqa: E402
 from speedatlas.plan.workarounds import quote_script_interpreter  # noqa: E402
 
@@ -41,6 +41,10 @@ def load_study_config(cli_config, cli_configfiles):
 
 # A dry run changes nothing on disk: the parse-time steps below read, and say what a run would do.
 DRY_RUN = invocation.is_dry_run()
+# A person's terminal shows one line per finished cell and the report's path; Snakemake's own
+# per-job lines go to its log (plan/terminal.py).
+if workflow.is_main_process:
+    terminal.quiet_snakemake(DRY_RUN)
 # One run at a time in this working directory: a second run, or --unlock, beside a live one is
 # refused in one sentence (a dry run only says so). Not in cluster jobs (they re-read this).
 if workflow.is_main_process:
@@ -133,11 +137,13 @@ shell.prefix(
 # cuts the per-cell fixed cost; it starts only when jobs run, never for a dry run.
 onstart:
     launcher.check_machine_lock()
+    terminal.start([cell.path for cell in CELLS])
     launcher.start(STUDY["launcher"])
 
 
 onsuccess:
     launcher.stop()
+    terminal.finish(STUDY_DIR)
 
 
 onerror:

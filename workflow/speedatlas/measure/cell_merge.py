@@ -22,7 +22,7 @@ import sys
 from typing import Any
 
 from speedatlas import cellkey
-from speedatlas.measure.process import receipts
+from speedatlas.measure.process import progress, receipts
 from speedatlas.measure.protocol import precision
 
 
@@ -62,7 +62,21 @@ def merge(spec_text: str, parts: list[str], out: str, rounds: bool = True) -> st
     with cellio.pandas_hidden():
         rows = [{**row, **extra} for part, _ in chosen for row in cellio.read_part(part).to_pylist()]
         cellio.write_atomic(cellio.rows_to_table(rows), out)
+    progress.report_cell(rows, rerun_interval(rows, rule) if rows[0]["status"] == "ok" else None)
     return chosen[0][1]["status"]
+
+
+def rerun_interval(rows: list[dict[str, Any]], rule: dict[str, Any], confidence: float = 0.95) -> tuple[float, float] | None:
+    """The cell's rerun interval of its step time, for the progress line (the tables compute it
+    again, in analyze.stats, with the study's confidence): None for a cell of one process."""
+    processes = sorted({row.get("process", 0) for row in rows})
+    if len(processes) < 2:
+        return None
+    logs = [math.log(statistics.median(r["step_time_s"] for r in rows if r.get("process", 0) == k)) for k in processes]
+    pilot = min(max(rule.get("pilot") or len(logs), 2), len(logs))
+    center = statistics.fmean(logs)
+    half = precision.half_width(precision.spread(logs[:pilot]), pilot - 1, len(logs), rule.get("confidence", confidence))
+    return math.exp(center - half), math.exp(center + half)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -62,6 +62,10 @@ class Cell:
     # a factory with its file's sha256, its args and its input; speedatlas.plan.model_entries); "" for
     # torchvision models, then left out of the spec, so their specs are unchanged.
     model_source: str = ""
+    # timing.time_limit_seconds: how long each process of the cell may hold the timing lock; 0 =
+    # derived from the cell's settings by the supervisor (speedatlas.measure.process.time_limit),
+    # then left out of the spec, so specs are what they were before the limit existed.
+    time_limit_seconds: float = 0.0
 
     @property
     def key(self) -> dict[str, Any]:
@@ -94,6 +98,8 @@ class Cell:
             value = fields.pop(name)
             if value:
                 fields[name] = json.loads(value)
+        if not fields["time_limit_seconds"]:
+            del fields["time_limit_seconds"]
         return {**fields, "protocol": PROTOCOL_VERSION}
 
     def spec(self) -> str:
@@ -229,6 +235,7 @@ def expand(config: dict[str, Any], cwd: Path | None = None) -> list[Cell]:
                     model_source=source,
                     sampling=sampling(workload, timing, config["confidence"]),
                     warmup_seconds=float(timing.get("warmup_seconds", 0.0)) if workload == "synthetic" else 0.0,
+                    time_limit_seconds=float(timing.get("time_limit_seconds") or 0.0),
                     **epoch_settings(workload, int(batch), timing, config["data"]),
                 )
             )

@@ -130,7 +130,7 @@ def test_end_to_end_study_with_two_processes(tmp_path):
     cells = pd.read_parquet(tmp_path / "results" / "studies" / "config" / "tables" / "cells.parquet")
     assert (cells["processes"] == 2).all()
     text = (tmp_path / "results" / "studies" / "config" / "report.md").read_text()
-    assert "Each cell ran in 2 fresh processes" in text and "single process" not in text
+    assert "Each cell ran in a fixed 2 fresh processes" in text and "single process" not in text
 
 
 def test_writing_a_cell_imports_no_pandas(tmp_path):

@@ -370,6 +370,7 @@ def prepare(
         config["workload"] = [config["workload"]]
     config.setdefault("baseline_torch", config["torch_versions"][0])
     config.setdefault("cross_machine_baselines", [f"{config['machine']}/{config['baseline_device']}"])
+    config.setdefault("study", "default")  # the Snakefile names it from the config file; a caller may not
     config.setdefault("publish_name", config["study"])
     checks = [lambda: check_semantics(config), lambda: check_launcher(config), lambda: check_torch_versions(config),
               lambda: check_models(config, known_models, cwd), lambda: check_probe_model(config, known_models),

@@ -68,6 +68,10 @@ class Cell:
     # Canonical JSON of what an MLX cell's measurement depends on beyond the torch cell's settings
     # ({"protocol": MLX_PROTOCOL_VERSION}); "" for torch cells, then left out of the spec.
     mlx: str = ""
+    # timing.time_limit_seconds: how long each process of the cell may hold the timing lock; 0 =
+    # derived from the cell's settings by the supervisor (speedatlas.measure.process.time_limit),
+    # then left out of the spec, so specs are what they were before the limit existed.
+    time_limit_seconds: float = 0.0
 
     @property
     def key(self) -> dict[str, Any]:
@@ -98,6 +102,8 @@ class Cell:
             value = fields.pop(name)
             if value:
                 fields[name] = json.loads(value)
+        if not fields["time_limit_seconds"]:
+            del fields["time_limit_seconds"]
         return {**fields, "protocol": PROTOCOL_VERSION}
 
     def spec(self) -> str:
@@ -238,6 +244,7 @@ def expand(config: dict[str, Any], cwd: Path | None = None) -> list[Cell]:
                     sampling=sampling(workload, timing, config["confidence"]),
                     warmup_seconds=float(timing.get("warmup_seconds", 0.0)) if workload == "synthetic" else 0.0,
                     mlx=MLX_SETTINGS if is_mlx(variant) else "",
+                    time_limit_seconds=float(timing.get("time_limit_seconds") or 0.0),
                     **epoch_settings(workload, int(batch), timing, config["data"]),
                 )
             )

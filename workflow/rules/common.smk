@@ -16,7 +16,16 @@ sys.path.insert(0, str(REPO / "workflow"))
 from speedatlas import cellkey  # noqa: E402
 from speedatlas.plan import config as study_config  # noqa: E402
 from speedatlas.measure import mlx  # noqa: E402 - names only, no MLX import
-from speedatlas.plan import comparisons, invocation, launcher, matrix, mlx_env, support_jobs, terminal, torch_envs  # noqa: E402
+from speedatlas.plan import (
+    comparisons,
+    invocation,
+    launcher,
+    matrix,
+    mlx_env,
+    support_jobs,
+    terminal,
+    torch_envs,
+)  # noqa: E402
 from speedatlas.plan.job_env import export_job_environment  # noqa: E402
 from speedatlas.plan.workarounds import quote_script_interpreter  # noqa: E402
 

@@ -8,12 +8,13 @@ so every cell of the second run comes from new processes; or compares two finish
     uv run python benchmarks/calibration.py --first RESULTS_A --second RESULTS_B [--host-bound-share 0.9]
 
 For every ok cell of the first run: the 95% interval the tables give it (per image): for a
-cell of several processes, where a rerun should land (the two-level bootstrap turned into a
-prediction interval, speedatlas.analyze.stats.rerun_draws); for a cell of one process, the
+cell of several processes, where a rerun should land (Student's t on the processes' spread,
+the pilot's under the precision rule: speedatlas.analyze.stats.rerun_draws); for a cell of one process, the
 single-level bootstrap of its median, which is not a prediction interval and covers a rerun at
 most about 83% of the time even when exact. Then whether the second run's median lies inside.
 Kinds: host-bound accelerator cells (host_share >= the threshold), other accelerator cells,
-cpu cells.
+cpu cells. Then how the precision rule sized the first run's cells, and the device speed-ups'
+interval widths (high / low) by kind, with the share of the second run's speed-ups inside.
 """
 
 from __future__ import annotations
@@ -36,11 +37,14 @@ from speedatlas.analyze import tables  # noqa: E402
 
 def run_study(config: str, directory: Path, cores: int) -> float:
     """Run the study's cells and tables from scratch in `directory`; return the wall seconds."""
+    from speedatlas.plan.config import default_study_name
+
     directory.mkdir(parents=True, exist_ok=True)
+    target = f"results/studies/{default_study_name([config])}/tables/speedups.parquet"
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(directory),
-         "--configfile", str(Path(config).resolve()), "--cores", str(cores), "results/tables/cells.parquet"],
+         "--cores", str(cores), target, "--configfile", str(Path(config).resolve())],
         check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     return time.perf_counter() - start
@@ -100,6 +104,49 @@ def compare_rows(
     return both
 
 
+def speedup_widths(first: pd.DataFrame, second: pd.DataFrame, threshold: float, confidence: float = 0.95,
+                   resamples: int = 2000) -> pd.DataFrame:
+    """Each device speed-up of the first run (its baseline: the cpu): its interval's width
+    (high / low), whether either cell is host-bound, and whether the second run's speed-up lies
+    inside (both sides' uncertainty, issue 23)."""
+    from speedatlas.analyze import multiprocess
+
+    def table(raw, seed):
+        cells = tables.summarize_cells(raw, host_bound_share=threshold)
+        speedups = tables.speedup_table(raw, "cpu", "current", confidence, resamples, seed)
+        speedups = multiprocess.mark_host_bound(speedups, cells, cellkey.KEY_COLUMNS)
+        return speedups[speedups["axis"] == "device"]
+
+    a, b = table(first, 0), table(second, 1)
+    keys = [*cellkey.KEY_COLUMNS, "baseline"]
+    both = a.merge(b[[*keys, "speedup"]], on=keys, suffixes=("", "_second"))
+    both["width"] = both["ci_high"] / both["ci_low"]
+    both["inside"] = (both["speedup_second"] >= both["ci_low"]) & (both["speedup_second"] <= both["ci_high"])
+    both["kind"] = np.where(both["host_bound"], "host-bound", "other")
+    return both
+
+
+def print_widths(widths: pd.DataFrame) -> None:
+    print("\ndevice speed-ups (cuda or mps over cpu): interval width high / low, and reruns inside:")
+    for kind, group in widths.groupby("kind"):
+        print(f"  {kind:12s} {len(group):3d} speed-ups: width median {group['width'].median():.2f}, max "
+              f"{group['width'].max():.2f}, {int((group['width'] <= 1.5).sum())} at or below 1.5; second run inside "
+              f"{group['inside'].mean():.1%} ({int(group['inside'].sum())} of {len(group)})")
+
+
+def print_precision(raw: pd.DataFrame) -> None:
+    """How the precision rule sized the cells of a run: processes, and the precision reached."""
+    samples = tables.Samples(raw, 2000, 0)
+    cells = tables.add_intervals(tables.summarize_cells(raw), samples, 0.95)
+    ok = cells[cells["status"] == "ok"]
+    if "precision_target" not in ok or ok["precision_target"].isna().all():
+        return
+    met = ok["precision_met"].fillna(True).astype(bool)
+    print(f"\nprecision rule: {len(ok)} ok cells, processes {int(ok['processes'].min())}-{int(ok['processes'].max())} "
+          f"(median {ok['processes'].median():g}); {int(met.sum())} met the target, {int((~met).sum())} short "
+          f"(precision reached: median {ok['precision'].median():.1%}, max {ok['precision'].max():.1%})")
+
+
 def print_report(both: pd.DataFrame, confidence: float) -> None:
     view = both.assign(
         cell=both["model"] + " " + both["device"] + " " + both["dtype"] + " " + both["mode"] + " b" + both["batch_size"].astype(str),
@@ -140,6 +187,8 @@ def main() -> None:
     if args.both_ways:
         both = pd.concat([both, compare_rows(*reversed(runs), args.host_bound_share, args.confidence)], ignore_index=True)
     print_report(both, args.confidence)
+    print_precision(runs[0])
+    print_widths(speedup_widths(*runs, args.host_bound_share, args.confidence))
 
 
 if __name__ == "__main__":

@@ -112,7 +112,7 @@ def test_cpu_study_records_compute_dtype_fallback_ops_and_core_columns(tmp_path)
         "cpu_threads": 1, "dtype_support": {"enabled": False},
     }
     configfile = write_config(tmp_path, config)
-    snakemake(tmp_path, configfile, "--cores", "1", "results/tables/cells.parquet")
+    snakemake(tmp_path, configfile, "--cores", "1", "results/studies/config/tables/cells.parquet")
     raw = pd.concat(pd.read_parquet(path) for path in sorted((tmp_path / "results" / "cells").rglob("cell.parquet")))
     ok = raw[raw.status == "ok"]
     assert sorted(ok.dtype.unique()) == ["bfloat16", "float16", "float32"]
@@ -120,5 +120,5 @@ def test_cpu_study_records_compute_dtype_fallback_ops_and_core_columns(tmp_path)
     assert (raw.cpu_fallback_ops == "[]").all()
     assert raw.cpu_performance_cores.isna().all() and raw.cpu_efficiency_cores.isna().all()  # not macOS
     assert raw.mps_driver_allocated_bytes.isna().all() and ok.peak_memory_bytes.notna().all()
-    cells = pd.read_parquet(tmp_path / "results" / "tables" / "cells.parquet")
+    cells = pd.read_parquet(tmp_path / "results" / "studies" / "config" / "tables" / "cells.parquet")
     assert len(cells) == 3

@@ -262,6 +262,12 @@ def test_merging_refuses_one_model_label_from_two_factory_files():
 
     same = "factory:net.py:build@sha256:aaaaaaaaaaaa"
     assert len(resultsets.merge([("a", rows("m1", same)), ("b", rows("m2", same))])) == 4
+    # the same file and function where a bundle was rerun elsewhere (it names its own copy): one model
+    moved = "factory:factories/a/net.py:build@sha256:aaaaaaaaaaaa"
+    assert len(resultsets.merge([("a", rows("m1", "factory:/home/me/a/net.py:build@sha256:aaaaaaaaaaaa")),
+                                 ("b", rows("m2", moved))])) == 4
+    with pytest.raises(comparisons.MergeError, match="'mynet' names two different models"):
+        resultsets.merge([("a", rows("m1", same)), ("b", rows("m2", same.replace(":build@", ":make@")))])
     with pytest.raises(comparisons.MergeError, match="'mynet' names two different models: .*aaaa.* in 'a' but .*bbbb.* in 'b'"):
         resultsets.merge([("a", rows("m1", same)), ("b", rows("m2", same.replace("a", "b")))])
 
@@ -292,3 +298,29 @@ def test_energy_plot_names_sequences_for_token_models(monkeypatch, tmp_path):
     energy.energy_plot(cells, str(tmp_path / "e.png"))
     (ax,) = figures[0].axes
     assert ax.get_ylabel() == "throughput (sequences/s)" and "sequences per joule" in ax.get_title()
+
+
+def test_a_bundle_keeps_factories_of_one_file_name_apart(tmp_path):
+    """Files outside the working directory go under factories/ by the shortest tail of their path
+    that tells them apart; inside ones keep their relative paths; only outside files are renamed."""
+    from speedatlas.plan import model_entries
+
+    cwd = tmp_path / "study"
+    for folder in (cwd / "models", tmp_path / "x" / "a", tmp_path / "y" / "a", tmp_path / "b", tmp_path / "c"):
+        folder.mkdir(parents=True)
+        (folder / "model.py").write_text("def build(num_classes):\n    pass\n")
+    (tmp_path / "c" / "net.py").write_text("def build(num_classes):\n    pass\n")
+    entries = {"inside": "models/model.py:build", "xa": f"{tmp_path}/x/a/model.py:build",
+               "ya": f"{tmp_path}/y/a/model.py:build", "b": f"{tmp_path}/b/model.py:build",
+               "up": "../c/net.py:build", "same": f"{tmp_path}/c/net.py:build"}
+    config = {"models": [{"name": name, "factory": text} for name, text in entries.items()]}
+    places = {text: place for text, (place, _, _) in model_entries.bundle_places(config, cwd).items()}
+    assert places == {entries["inside"]: "models/model.py", entries["xa"]: "factories/x/a/model.py",
+                      entries["ya"]: "factories/y/a/model.py", entries["b"]: "factories/b/model.py",
+                      entries["up"]: "factories/net.py", entries["same"]: "factories/net.py"}
+    assert model_entries.bundle_factory_strings(config, cwd) == {
+        text: f"{places[text]}:build" for name, text in entries.items() if name != "inside"}
+    files = model_entries.factory_files(config, cwd)
+    assert len(files) == 5 and files["factories/x/a/model.py"] == tmp_path / "x" / "a" / "model.py"
+    alone = {"models": [{"name": "b", "factory": entries["b"]}]}
+    assert list(model_entries.factory_files(alone, cwd)) == ["factories/model.py"]  # as before: one file, its name

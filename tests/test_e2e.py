@@ -45,14 +45,14 @@ def test_hive_path_matches_columns(tiny_study):
 
 
 def test_unavailable_and_failing_cells_are_results(tiny_study):
-    cells = pd.read_parquet(tiny_study / "results" / "tables" / "cells.parquet")
+    cells = pd.read_parquet(tiny_study / "results" / "studies" / "config" / "tables" / "cells.parquet")
     assert len(cells) == TINY_CELLS
     mps = cells[cells.device == "mps"]
     assert len(mps) == 5 and (mps.status == "unavailable").all()
     assert mps.error.str.contains("mps is not available").all()
     alexnet = cells[cells.model == "alexnet"].iloc[0]
     assert alexnet.status == "error" and "size" in alexnet.error.lower()
-    report = (tiny_study / "results" / "report.md").read_text()
+    report = (tiny_study / "results" / "studies" / "config" / "report.md").read_text()
     section = report.split("## Cells that did not run", 1)[1]
     # Grouped by device, status and reason: one row for the 5 unavailable mps cells.
     assert "| mps | unavailable | 5 | mobilenet_v3_small, resnet18 |" in section and "alexnet" in section
@@ -60,18 +60,18 @@ def test_unavailable_and_failing_cells_are_results(tiny_study):
 
 def test_tables_and_report(tiny_study):
     results = tiny_study / "results"
-    speedups = pd.read_parquet(results / "tables" / "speedups.parquet")
+    speedups = pd.read_parquet(results / "studies" / "config" / "tables" / "speedups.parquet")
     scaling = speedups[speedups.axis == "batch_size"]
     assert len(scaling) == 2  # resnet18 train and infer, batch 2 over batch 1
     assert (scaling.ci_low <= scaling.speedup).all() and (scaling.speedup <= scaling.ci_high).all()
     assert (scaling.speedup > 0.5).all() and (scaling.speedup < 10).all()
-    csv = pd.read_csv(results / "tables" / "speedups.csv")
+    csv = pd.read_csv(results / "studies" / "config" / "tables" / "speedups.csv")
     assert len(csv) == len(speedups)
-    report = (results / "report.md").read_text()
+    report = (results / "studies" / "config" / "report.md").read_text()
     for heading in ("## Summary", "## Methodology", "## Environment", "## Speed-ups", "## Cells that did not run"):
         assert heading in report
     assert "![Throughput vs batch size](plots/throughput.png)" in report
-    png = results / "plots" / "throughput.png"
+    png = results / "studies" / "config" / "plots" / "throughput.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
 
@@ -116,12 +116,12 @@ def test_changing_one_models_override_reruns_only_its_cells(tiny_study):
 
 
 def test_plot_code_change_reruns_no_cell(tiny_study):
-    script = REPO / "workflow" / "scripts" / "plot_throughput.py"
+    script = REPO / "workflow" / "scripts" / "plots.py"
     before = script.stat()
     try:
         os.utime(script)  # as if edited now
         jobs = planned_jobs(tiny_study, tiny_study / "config.yaml")
     finally:
         os.utime(script, ns=(before.st_atime_ns, before.st_mtime_ns))
-    assert "bench" not in jobs
-    assert jobs.get("plot_throughput") == 1
+    assert "bench" not in jobs and "cell_file" not in jobs
+    assert jobs.get("plots") == 1

@@ -47,7 +47,7 @@ def custom_study(tmp_path_factory) -> Path:
 
 
 def test_every_model_kind_runs_and_tokens_are_counted(custom_study):
-    cells = pd.read_parquet(custom_study / "results" / "tables" / "cells.parquet")
+    cells = pd.read_parquet(custom_study / "results" / "studies" / "config" / "tables" / "cells.parquet")
     assert len(cells) == 4 * 2 + 1
     good = cells[cells.model != "broken"]
     assert (good.status == "ok").all(), good[["model", "mode", "status", "error"]]
@@ -65,7 +65,7 @@ def test_every_model_kind_runs_and_tokens_are_counted(custom_study):
 
 
 def test_report_names_token_throughput(custom_study):
-    report = (custom_study / "results" / "report.md").read_text()
+    report = (custom_study / "results" / "studies" / "config" / "report.md").read_text()
     assert "tokens/s" in report and "sequences/s" in report
     assert "`bert_base`: builtin:bert_base, seeded token ids (16 per sequence, vocabulary 100)" in report
 

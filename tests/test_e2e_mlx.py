@@ -41,7 +41,7 @@ def test_torch_and_mlx_cells_side_by_side(tmp_path):
     configfile = write_config(tmp_path, CONFIG)
     snakemake(tmp_path, configfile, "--cores", "2")
 
-    raw = pd.read_parquet(tmp_path / "results" / "tables" / "cells.parquet")
+    raw = pd.read_parquet(tmp_path / "results" / "studies" / "config" / "tables" / "cells.parquet")
     assert len(raw) == 12 and set(raw["status"]) == {"ok"}, raw[raw["status"] != "ok"][["model", "variant", "error"]]
     rows = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "results" / "cells").rglob("cell.parquet"))])
     mlx = rows[rows["variant"].isin(["mlx", "mlx_compile"])]
@@ -57,10 +57,10 @@ def test_torch_and_mlx_cells_side_by_side(tmp_path):
         marker = json.loads((tmp_path / ".speedatlas" / "envs" / "mlx-0.32.4" / "env.json").read_text())
         assert marker["status"] == "ok" and marker["mlx_version"] == "0.32.4"
 
-    table = pd.read_parquet(tmp_path / "results" / "tables" / "torch_vs_mlx.parquet")
+    table = pd.read_parquet(tmp_path / "results" / "studies" / "config" / "tables" / "torch_vs_mlx.parquet")
     paired = table[table["speedup"].notna()]
     assert len(table) == 7 and len(paired) == 5  # mlx_compile has no torch.compile partner here
     assert (paired["ci_low"] <= paired["speedup"]).all() and (paired["speedup"] <= paired["ci_high"]).all()
-    report = (tmp_path / "results" / "report.md").read_text()
+    report = (tmp_path / "results" / "studies" / "config" / "report.md").read_text()
     assert "## PyTorch or MLX" in report and "MLX vs torch eager" in report
-    assert "(plots/torch_vs_mlx.png)" in report and (tmp_path / "results" / "plots" / "torch_vs_mlx.png").is_file()
+    assert "(plots/torch_vs_mlx.png)" in report and (tmp_path / "results" / "studies" / "config" / "plots" / "torch_vs_mlx.png").is_file()

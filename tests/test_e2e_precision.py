@@ -59,7 +59,7 @@ def test_each_cell_ran_the_processes_its_pilot_asked_for_and_no_more(study):
             assert receipts[k]["status"] == "skipped" and receipts[k]["reason"].startswith("not needed")
         assert rows["planned_processes"].iloc[0] == plan.processes and rows["wanted_processes"].iloc[0] == plan.wanted
         assert rows["precision_target"].iloc[0] == 0.5 and rows["pilot_processes"].iloc[0] == 2
-        assert (rows["gc_disabled"]).all() and (rows["step_time_s"] > 0).all()
+        assert (rows["gc_disabled"]).all() and (rows["step_time_s"] > 0).all() and rows["rounds"].all()
         checked += 1
     assert checked == 2
 
@@ -77,7 +77,7 @@ def test_processes_ran_in_rounds(study):
 
 
 def test_the_tables_carry_the_interval_and_the_precision_reached(study):
-    cells = pd.read_parquet(study / "results" / "tables" / "cells.parquet")
+    cells = pd.read_parquet(study / "results" / "studies" / "config" / "tables" / "cells.parquet")
     ok = cells[cells["status"] == "ok"]
     assert len(ok) == 2
     assert ((ok["ci_low_s"] < ok["median_s"]) & (ok["median_s"] < ok["ci_high_s"])).all()
@@ -86,5 +86,22 @@ def test_the_tables_carry_the_interval_and_the_precision_reached(study):
         assert row.precision == pytest.approx(math.expm1(half), rel=1e-6)
         assert row.precision_met == (row.precision <= 0.5 + 1e-9)
         assert row.precision_met or row.precision_limited_by in ("max_processes", "max_seconds")
-    report = (study / "results" / "report.md").read_text()
+    report = (study / "results" / "studies" / "config" / "report.md").read_text()
     assert "took the precision rule (target ±50%)" in report
+
+
+def test_a_study_too_large_for_rounds_runs_each_cell_in_one_job_by_the_same_rule(tmp_path, monkeypatch):
+    """Above matrix.ROUNDS_MAX_CELLS cells (moved to 1 here) a cell's processes run back to back
+    in one job: the same receipts, the same precision rule, the cell file says rounds: false."""
+    monkeypatch.setenv("SPEEDATLAS_ROUNDS_MAX_CELLS", "1")
+    config = {**CONFIG, "devices": ["cpu"]}
+    result = snakemake(tmp_path, write_config(tmp_path, config), "--cores", "1")
+    assert "rule cell_file" not in result.stdout + result.stderr
+    for cell in sorted((tmp_path / "results" / "cells").rglob("cell.parquet")):
+        rows = pq.read_table(cell).to_pandas()
+        folder = Path(str(cell.parent).replace("/results/cells/", "/results/processes/"))
+        receipts = receipts_of(folder)
+        pilot = [math.log(receipts[k]["median_step_s"]) for k in (0, 1)]
+        plan = precision.plan(pilot, 0.5, 0.95, 4, (receipts[0]["seconds"] + receipts[1]["seconds"]) / 2, 120)
+        assert sorted(rows["process"].unique()) == list(range(plan.processes))
+        assert not rows["rounds"].any() and rows["planned_processes"].iloc[0] == plan.processes

@@ -57,23 +57,23 @@ def test_epoch_cells_time_whole_epochs(seed_study):
     assert ((epochs.step_time_s - epochs.epoch_time_s / 3).abs() < 1e-9).all()
     assert (epochs.data_wait_s > 0).all() and (epochs.data_wait_s < epochs.epoch_time_s).all()
     assert (epochs.first_epoch_s > 0).all()
-    cells = pd.read_parquet(seed_study / "results" / "tables" / "cells.parquet")
+    cells = pd.read_parquet(seed_study / "results" / "studies" / "config" / "tables" / "cells.parquet")
     epoch_cell = cells[(cells.workload == "mnist_epoch") & (cells.device == "cpu")].iloc[0]
     assert epoch_cell.items_per_s == pytest.approx(12 / (epoch_cell.median_s * 3))
 
 
 def test_tables_and_report_sections(seed_study):
     results = seed_study / "results"
-    side = pd.read_parquet(results / "tables" / "seed_side_by_side.parquet").set_index("device")
+    side = pd.read_parquet(results / "studies" / "config" / "tables" / "seed_side_by_side.parquet").set_index("device")
     assert side.loc["cpu", "published_epoch_s"] == 42.05 and side.loc["cpu", "status"] == "ok"
     assert 0 < side.loc["cpu", "input_share"] < 1 and side.loc["cpu", "epoch_s"] > 0
     assert side.loc["cpu", "compute_only_epoch_s"] > 0
     assert side.loc["mps", "status"] == "unavailable"
-    support = pd.read_parquet(results / "tables" / "dtype_support.parquet")
+    support = pd.read_parquet(results / "studies" / "config" / "tables" / "dtype_support.parquet")
     assert set(support.loc[support.device == "mps", "outcome"]) == {"unavailable"}
     cpu = support[support.device == "cpu"].set_index(["dtype", "mode"])
     assert len(cpu) == 6 and (cpu["outcome"] == "runs").all()
-    report = (results / "report.md").read_text()
+    report = (results / "studies" / "config" / "report.md").read_text()
     order = [report.index(h) for h in ("## Speed-ups", "## Seed study, side by side", "## Epoch workload (mnist_epoch)",
                                        "## dtype support (measured)", "## Plots")]
     assert order == sorted(order)

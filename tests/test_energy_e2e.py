@@ -30,16 +30,16 @@ def test_tiny_study_records_the_energy_source_of_every_cell(tiny_study):
         assert (ok["energy_source"] == "unavailable").all()
         assert ok["energy_note"].str.contains("no RAPL package zone").all()
         assert ok["energy_j"].isna().all()
-    cells = pd.read_parquet(tiny_study / "results" / "tables" / "cells.parquet")
+    cells = pd.read_parquet(tiny_study / "results" / "studies" / "config" / "tables" / "cells.parquet")
     assert cells.loc[cells.status == "ok", "energy_source"].notna().all()
-    speedups = pd.read_parquet(tiny_study / "results" / "tables" / "speedups.parquet")
+    speedups = pd.read_parquet(tiny_study / "results" / "studies" / "config" / "tables" / "speedups.parquet")
     assert "energy_ratio" in speedups
-    report = (tiny_study / "results" / "report.md").read_text()
+    report = (tiny_study / "results" / "studies" / "config" / "report.md").read_text()
     section = report.split("## Energy", 1)[1].split("\n## ", 1)[0]
     assert "Cells by energy source:" in section and "nvidia-ml-py" in section
     if not Path(energy.POWERCAP_ROOT).exists():
         assert "### Cells without energy" in section and "no RAPL package zone" in section
-    png = tiny_study / "results" / "plots" / "energy.png"
+    png = tiny_study / "results" / "studies" / "config" / "plots" / "energy.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -275,7 +275,7 @@ def _umask() -> int:
 # --- 2. a corrupt cell file -------------------------------------------------------------------
 
 TWO_CELLS = {**ONE_CELL, "batch_sizes": [1, 2]}
-DERIVED = ["results/tables/cells.parquet", "results/plots/throughput.png", "results/report.md"]
+DERIVED = ["results/studies/config/tables/cells.parquet", "results/studies/config/plots/throughput.png", "results/studies/config/report.md"]
 
 
 def cell_path(batch: int) -> str:

@@ -44,7 +44,7 @@ def test_outputs_are_byte_identical_to_the_flat_package(tmp_path):
     configfile = write_config(tmp_path, CONFIG)
     fakesets.write_processes(tmp_path / "results", "golden", seconds_per_step())
     snakemake(tmp_path, configfile, "--cores", "2")
-    results = tmp_path / "results"
+    results = tmp_path / "results" / "studies" / "config"
     sums = GOLDEN / "SHA256SUMS"
     if os.environ.get("SPEEDATLAS_UPDATE_GOLDEN"):
         for name, path in TEXT_FILES.items():

@@ -127,10 +127,10 @@ def test_end_to_end_study_with_two_processes(tmp_path):
     assert raw["process"].tolist() == [0, 0, 0, 1, 1, 1] and (raw["status"] == "ok").all()
     assert raw.groupby("process")["started_at"].first().is_monotonic_increasing
     assert raw["host_share"].isna().all()  # cpu
-    cells = pd.read_parquet(tmp_path / "results" / "tables" / "cells.parquet")
+    cells = pd.read_parquet(tmp_path / "results" / "studies" / "config" / "tables" / "cells.parquet")
     assert (cells["processes"] == 2).all()
-    text = (tmp_path / "results" / "report.md").read_text()
-    assert "Each cell ran in 2 fresh processes" in text and "single process" not in text
+    text = (tmp_path / "results" / "studies" / "config" / "report.md").read_text()
+    assert "Each cell ran in a fixed 2 fresh processes" in text and "single process" not in text
 
 
 def test_writing_a_cell_imports_no_pandas(tmp_path):

@@ -94,12 +94,12 @@ def test_a_crashing_cell_costs_only_itself(tmp_path, launcher):
                "--configfile", str(write_config(tmp_path, config)), "--cores", "1"]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    cells = pd.read_parquet(tmp_path / "results" / "tables" / "cells.parquet").set_index("model")
+    cells = pd.read_parquet(tmp_path / "results" / "studies" / "config" / "tables" / "cells.parquet").set_index("model")
     assert cells.loc["resnet18", "status"] == "error"
     assert "SIGSEGV" in cells.loc["resnet18", "error"]
     assert cells.loc["mobilenet_v3_small", "status"] == "ok"
     assert cells.loc["mobilenet_v3_small", "launcher"] == launcher
-    assert "SIGSEGV" in (tmp_path / "results" / "report.md").read_text()
+    assert "SIGSEGV" in (tmp_path / "results" / "studies" / "config" / "report.md").read_text()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
@@ -129,5 +129,5 @@ def test_an_interrupted_study_completes_on_rerun(tmp_path, sig):
         assert table.column("status").to_pylist()[0] == "ok"
         assert table.num_rows == SMALL["timing"]["repeats"]
     assert not [p for p in cells_dir.rglob("*") if p.name.endswith(".tmp")]
-    cells = pd.read_parquet(tmp_path / "results" / "tables" / "cells.parquet")
+    cells = pd.read_parquet(tmp_path / "results" / "studies" / "config" / "tables" / "cells.parquet")
     assert len(cells) == 8 and (cells.status == "ok").all()

@@ -51,7 +51,7 @@ def study(tmp_path_factory) -> Path:
 
 
 def tables(directory: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    results = directory / "results" / "tables"
+    results = directory / "results" / "studies" / "config" / "tables"
     return pd.read_parquet(results / "cells.parquet"), pd.read_parquet(results / "speedups.parquet")
 
 
@@ -75,7 +75,7 @@ def test_tables_hold_both_machines_and_compare_them(study):
 
 def test_report_summary_matches_the_tables(study):
     _, speedups = tables(study)
-    report = (study / "results" / "report.md").read_text()
+    report = (study / "results" / "studies" / "config" / "report.md").read_text()
     summary = report.split("## Summary", 1)[1].split("##", 1)[0]
     lines = [line[2:] for line in summary.strip().splitlines()]
     first = check_sentence(lines[0], speedups)
@@ -91,24 +91,24 @@ def test_report_summary_matches_the_tables(study):
 
 
 def test_every_plot_is_an_image(study):
-    plots = study / "results" / "plots"
+    plots = study / "results" / "studies" / "config" / "plots"
     for name in ("throughput", "speedup_heatmap", "noise"):
         width, height = png_size(plots / f"{name}.png")
         assert width > 600 and height > 300 and (plots / f"{name}.png").stat().st_size > 15_000
         assert (plots / f"{name}.svg").stat().st_size > 10_000
-    report = (study / "results" / "report.md").read_text()
+    report = (study / "results" / "studies" / "config" / "report.md").read_text()
     for name in ("speedup_heatmap", "throughput", "noise"):
         assert f"](plots/{name}.png)" in report
 
 
 def test_snakemake_report_makes_an_html_file(study):
-    snakemake(study, study / "config.yaml", "--cores", "1", "--report", "results/report.html")
-    page = (study / "results" / "report.html").read_text()
+    snakemake(study, study / "config.yaml", "--cores", "1", "--report", "results/studies/config/report.html")
+    page = (study / "results" / "studies" / "config" / "report.html").read_text()
     assert page.lstrip().lower().startswith("<!doctype html") and len(page) > 100_000
     assert "Run-to-run noise of every cell" in page  # a caption from workflow/report/
 
 
-@pytest.mark.parametrize("script", ["plot_speedup_heatmap.py", "plot_noise.py", "plot_throughput.py"])
+@pytest.mark.parametrize("script", ["plots.py", "speedups_md.py"])
 def test_plot_code_change_reruns_no_cell_and_no_table(study, script):
     path = REPO / "workflow" / "scripts" / script
     before = path.stat()
@@ -117,7 +117,7 @@ def test_plot_code_change_reruns_no_cell_and_no_table(study, script):
         jobs = planned_jobs(study, study / "config.yaml")
     finally:
         os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
-    assert "bench" not in jobs and "aggregate" not in jobs
+    assert "bench" not in jobs and "cell_file" not in jobs and "aggregate" not in jobs
     assert jobs.get(script.removesuffix(".py")) == 1
 
 
@@ -153,7 +153,7 @@ def test_published_bundle_is_a_result_set_for_another_study(study, tmp_path):
     other = {**LOCAL, "machine": "m2", "devices": ["cpu"],
              "models": [{"name": "resnet18", "modes": ["infer"], "batch_sizes": [2]}],
              "include_results": [str(bundle)], "cross_machine_baselines": ["m1/cpu", "h100/cuda"]}
-    snakemake(tmp_path, write_config(tmp_path, other), "--cores", "1", "results/tables/speedups.parquet")
+    snakemake(tmp_path, write_config(tmp_path, other), "--cores", "1", "results/studies/config/tables/speedups.parquet")
     cells, speedups = tables(tmp_path)
     assert cells.groupby("machine").size().to_dict() == {"h100": 8, "m1": 8, "m2": 1}
     across = speedups[speedups.axis == "machine_device"]
@@ -166,12 +166,12 @@ def test_one_label_for_two_machines_is_refused(study, tmp_path):
     clash = {**LOCAL, "machine": "h100", "devices": ["cpu"],
              "models": [{"name": "resnet18", "modes": ["infer"], "batch_sizes": [2]}],
              "include_results": [str(study / "h100")]}
-    result = snakemake(tmp_path, write_config(tmp_path, clash), "--cores", "1", "results/tables/cells.parquet",
+    result = snakemake(tmp_path, write_config(tmp_path, clash), "--cores", "1", "results/studies/config/tables/cells.parquet",
                        check=False)
     assert result.returncode != 0
     log = (tmp_path / "results" / "logs" / "aggregate.log").read_text()
     assert "machine label 'h100' means two different machines: cpu_model is" in log
-    assert not (tmp_path / "results" / "tables" / "cells.parquet").exists()
+    assert not (tmp_path / "results" / "studies" / "config" / "tables" / "cells.parquet").exists()
 
 
 @pytest.mark.parametrize(

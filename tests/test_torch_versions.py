@@ -67,18 +67,18 @@ def test_each_version_ran_in_its_own_environment(versions_study):
 def test_a_version_that_cannot_be_installed_is_unavailable(versions_study):
     marker = json.loads((versions_study / ".speedatlas/envs/torch-2.99/env.json").read_text())
     assert marker["status"] == "failed" and "torch 2.99" in marker["error"] and "2.99" in marker["error"][30:]
-    cells = pd.read_parquet(versions_study / "results" / "tables" / "cells.parquet")
+    cells = pd.read_parquet(versions_study / "results" / "studies" / "config" / "tables" / "cells.parquet")
     missing = cells[cells.torch_requested == "2.99"]
     assert len(missing) == 2 and (missing.status == "unavailable").all()
     assert missing.error.str.startswith("torch 2.99 environment could not be built: ").all()
-    report = (versions_study / "results" / "report.md").read_text()
+    report = (versions_study / "results" / "studies" / "config" / "report.md").read_text()
     assert "## Torch versions" in report and "torch 2.99 environment could not be built" in report
     assert "--forcerun .speedatlas/envs/torch-<version>/env.json" in report
 
 
 def test_version_speedups_name_the_actual_builds(versions_study):
     results = versions_study / "results"
-    speedups = pd.read_parquet(results / "tables" / "speedups.parquet")
+    speedups = pd.read_parquet(results / "studies" / "config" / "tables" / "speedups.parquet")
     version = speedups[speedups.axis == "torch_requested"]
     assert len(version) == 2  # mobilenet train and infer: 2.0 over current
     assert (version.baseline == "current").all() and (version.candidate == OLDEST).all()
@@ -87,12 +87,12 @@ def test_version_speedups_name_the_actual_builds(versions_study):
     assert (version.ci_low <= version.speedup).all() and (version.speedup <= version.ci_high).all()
     assert (version.speedup > 0.1).all() and (version.speedup < 10).all()
     actual = version.candidate_torch_version.iloc[0]
-    assert f"{actual} (2.0) vs {torch.__version__} (current)" in (results / "tables" / "speedups.md").read_text()
-    report = (results / "report.md").read_text()
+    assert f"{actual} (2.0) vs {torch.__version__} (current)" in (results / "studies" / "config" / "tables" / "speedups.md").read_text()
+    report = (results / "studies" / "config" / "report.md").read_text()
     assert "### Torch-version speed-ups" in report and f"{actual} (2.0) vs" in report
     assert "![Throughput by torch version](plots/torch_versions.png)" in report
     for suffix in ("png", "svg"):
-        assert (results / "plots" / f"torch_versions.{suffix}").stat().st_size > 5_000
+        assert (results / "studies" / "config" / "plots" / f"torch_versions.{suffix}").stat().st_size > 5_000
 
 
 def test_environments_are_reused(versions_study):

@@ -1,4 +1,5 @@
-# Collect every cell file into tidy tables. Reads the cells through pyarrow.dataset.
+# Collect every cell file into tidy tables. Each file is checked against its path, its spec, its
+# statuses and its values first (speedatlas.analyze.cellcheck); one that fails is set aside.
 
 
 rule aggregate:
@@ -9,28 +10,28 @@ rule aggregate:
         manifests=get_included_manifests(),
     output:
         cells=report(
-            "results/tables/cells.parquet",
+            f"{STUDY_DIR}/tables/cells.parquet",
             caption="../report/cells.rst",
             category="Tables",
             subcategory="Cells",
             labels={"table": "cells", "format": "Parquet"},
         ),
         speedups=report(
-            "results/tables/speedups.parquet",
+            f"{STUDY_DIR}/tables/speedups.parquet",
             caption="../report/speedups.rst",
             category="Tables",
             subcategory="Speed-ups",
             labels={"table": "speed-ups", "format": "Parquet"},
         ),
         speedups_csv=report(
-            "results/tables/speedups.csv",
+            f"{STUDY_DIR}/tables/speedups.csv",
             caption="../report/speedups.rst",
             category="Tables",
             subcategory="Speed-ups",
             labels={"table": "speed-ups", "format": "CSV"},
         ),
     log:
-        "results/logs/aggregate.log",
+        f"{STUDY_DIR}/logs/aggregate.log",
     conda:
         "../../envs/speedatlas.yaml"
     params:
@@ -44,5 +45,6 @@ rule aggregate:
         device_peaks=STUDY["device_peaks"],
         include_roots=STUDY["include_results"],
         cross_machine_baselines=STUDY["cross_machine_baselines"],
+        spec_sha256=get_cell_spec_hashes,
     script:
         "../scripts/aggregate.py"

@@ -16,10 +16,23 @@ sys.path.insert(0, str(REPO / "workflow"))
 from speedatlas import cellkey  # noqa: E402
 from speedatlas.plan import config as study_config  # noqa: E402
 from speedatlas.measure import mlx  # noqa: E402 - names only, no MLX import
-from speedatlas.plan import comparisons, invocation, launcher, matrix, mlx_env, support_jobs, torch_envs  # noqa: E402
+from speedatlas.plan import (
+    comparisons,
+    invocation,
+    launcher,
+    matrix,
+    mlx_env,
+    support_jobs,
+    terminal,
+    torch_envs,
+)  # noqa: E402
 from speedatlas.plan.job_env import export_job_environment  # noqa: E402
+from speedatlas.plan.workarounds import quote_script_interpreter  # noqa: E402
 
 DEFAULT_CONFIG = REPO / "config" / "config.yaml"
+
+# A checkout under a folder with a space (its .venv too): script rules quote the interpreter.
+quote_script_interpreter()
 
 
 def load_study_config(cli_config, cli_configfiles):
@@ -29,14 +42,32 @@ def load_study_config(cli_config, cli_configfiles):
     so a key left out of config/m1max.yaml would silently take the quick default's value.
     """
     if cli_configfiles:
-        return dict(cli_config)
+        return {"study": study_config.default_study_name(cli_configfiles), **cli_config}
     with open(DEFAULT_CONFIG) as handle:
         base = yaml.safe_load(handle)
-    return {**base, **cli_config}
+    return {"study": "default", **base, **cli_config}
 
 
 # A dry run changes nothing on disk: the parse-time steps below read, and say what a run would do.
 DRY_RUN = invocation.is_dry_run()
+# A person's terminal shows one line per finished cell and the report's path; Snakemake's own
+# per-job lines go to its log (plan/terminal.py).
+if workflow.is_main_process:
+    terminal.quiet_snakemake(DRY_RUN)
+# One run at a time in this working directory: a second run, or --unlock, beside a live one is
+# refused in one sentence (a dry run only says so). Not in cluster jobs (they re-read this).
+if workflow.is_main_process:
+    from speedatlas.plan import live_run  # noqa: E402
+
+    try:
+        for line in filter(None, [live_run.claim(dry_run=DRY_RUN)]):
+            print(line, file=sys.stderr)
+    except live_run.LiveRun as error:
+        raise WorkflowError(f"speedatlas: {error}") from None
+    except OSError as error:
+        raise WorkflowError(
+            f"speedatlas: cannot take the run lock {live_run.LOCK}: {error.strerror or error}"
+        ) from None
 try:
     STUDY = study_config.prepare(
         load_study_config(config, workflow.overwrite_configfiles),
@@ -44,9 +75,23 @@ try:
     )
 except study_config.ConfigError as error:
     raise WorkflowError(f"speedatlas config error: {error}") from None
+# This study's tables, plots and report (its cells are shared by every study of the machine):
+# results/studies/<study>/, so a second study never replaces the first's report.
+STUDY_DIR = f"results/studies/{STUDY['study']}"
 
+# A study's size is counted before any cell is built: above max_cells it is refused in one line.
+from speedatlas.plan import study_size  # noqa: E402
+
+try:
+    study_size.check(STUDY, launcher.wanted(STUDY["launcher"]))
+except study_config.ConfigError as error:
+    raise WorkflowError(f"speedatlas config error: {error}") from None
 CELLS = matrix.expand(STUDY)
 CELLS_BY_PATH = matrix.index_by_path(CELLS)
+# Each process of a cell is a job of its own, run in rounds across the study, up to
+# matrix.ROUNDS_MAX_CELLS cells; a larger study runs each cell's processes back to back in one job.
+# (test hook: SPEEDATLAS_ROUNDS_MAX_CELLS moves the threshold; never set in normal use)
+ROUNDS = len(CELLS) <= int(os.environ.get("SPEEDATLAS_ROUNDS_MAX_CELLS", matrix.ROUNDS_MAX_CELLS))
 # Unreadable cell files (cut short) are set aside, never deleted, before the plan is built, so
 # this very run measures them again (a dry run only names them). Not in cluster jobs (they re-read this).
 if workflow.is_main_process:
@@ -57,6 +102,8 @@ if workflow.is_main_process:
             print(line, file=sys.stderr)
     except quarantine.CannotSetAside as error:
         raise WorkflowError(f"speedatlas: {error}") from None
+    # the cells, those still to measure and a floor under their time, said up front
+    print(study_size.summary(CELLS, launcher.wanted(STUDY["launcher"])), file=sys.stderr)
 SUPPORT_JOBS = support_jobs.expand(STUDY)
 SUPPORT_BY_PATH = {job.path: job for job in SUPPORT_JOBS}
 try:
@@ -99,11 +146,13 @@ shell.prefix(
 # cuts the per-cell fixed cost; it starts only when jobs run, never for a dry run.
 onstart:
     launcher.check_machine_lock()
+    terminal.start([cell.path for cell in CELLS])
     launcher.start(STUDY["launcher"])
 
 
 onsuccess:
     launcher.stop()
+    terminal.finish(STUDY_DIR)
 
 
 onerror:
@@ -143,16 +192,16 @@ def get_configfiles():
 
 def get_final_output():
     return [
-        "results/report.md",
-        "results/tables/cells.parquet",
-        "results/tables/speedups.parquet",
-        "results/tables/speedups.csv",
-        "results/tables/speedups.md",
-        "results/plots/throughput.png",
+        f"{STUDY_DIR}/report.md",
+        f"{STUDY_DIR}/tables/cells.parquet",
+        f"{STUDY_DIR}/tables/speedups.parquet",
+        f"{STUDY_DIR}/tables/speedups.csv",
+        f"{STUDY_DIR}/tables/speedups.md",
+        f"{STUDY_DIR}/plots/throughput.png",
         *get_torch_versions_plot().values(),
-        "results/plots/speedup_heatmap.png",
-        "results/plots/noise.png",
-        "results/plots/energy.png",
+        f"{STUDY_DIR}/plots/speedup_heatmap.png",
+        f"{STUDY_DIR}/plots/noise.png",
+        f"{STUDY_DIR}/plots/energy.png",
         *get_epoch_outputs(),
         *get_support_outputs(),
         *get_mlx_outputs(),

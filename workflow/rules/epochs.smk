@@ -6,10 +6,10 @@ rule epoch_table:
     input:
         cells=get_epoch_cell_files(),
     output:
-        epochs="results/tables/epochs.parquet",
-        md="results/tables/epochs.md",
+        epochs=f"{STUDY_DIR}/tables/epochs.parquet",
+        md=f"{STUDY_DIR}/tables/epochs.md",
     log:
-        "results/logs/epoch_table.log",
+        f"{STUDY_DIR}/logs/epoch_table.log",
     conda:
         "../../envs/speedatlas.yaml"
     script:
@@ -19,14 +19,14 @@ rule epoch_table:
 rule seed_side_by_side:
     input:
         published=get_published(),
-        epochs="results/tables/epochs.parquet",
-        cells="results/tables/cells.parquet",
-        speedups="results/tables/speedups.parquet",
+        epochs=f"{STUDY_DIR}/tables/epochs.parquet",
+        cells=f"{STUDY_DIR}/tables/cells.parquet",
+        speedups=f"{STUDY_DIR}/tables/speedups.parquet",
     output:
-        table="results/tables/seed_side_by_side.parquet",
-        md="results/tables/seed_side_by_side.md",
+        table=f"{STUDY_DIR}/tables/seed_side_by_side.parquet",
+        md=f"{STUDY_DIR}/tables/seed_side_by_side.md",
     log:
-        "results/logs/seed_side_by_side.log",
+        f"{STUDY_DIR}/logs/seed_side_by_side.log",
     conda:
         "../../envs/speedatlas.yaml"
     params:

@@ -5,11 +5,11 @@
 rule torch_vs_mlx:
     input:
         cells=get_torch_vs_mlx_cells(),
-        speedups="results/tables/speedups.parquet",
+        speedups=f"{STUDY_DIR}/tables/speedups.parquet",
     output:
-        table="results/tables/torch_vs_mlx.parquet",
+        table=f"{STUDY_DIR}/tables/torch_vs_mlx.parquet",
     log:
-        "results/logs/torch_vs_mlx.log",
+        f"{STUDY_DIR}/logs/torch_vs_mlx.log",
     conda:
         "../../envs/speedatlas.yaml"
     params:
@@ -22,18 +22,18 @@ rule torch_vs_mlx:
 
 rule plot_torch_vs_mlx:
     input:
-        table="results/tables/torch_vs_mlx.parquet",
+        table=f"{STUDY_DIR}/tables/torch_vs_mlx.parquet",
     output:
         png=report(
-            "results/plots/torch_vs_mlx.png",
+            f"{STUDY_DIR}/plots/torch_vs_mlx.png",
             caption="../report/torch_vs_mlx.rst",
             category="Plots",
             subcategory="PyTorch or MLX",
             labels={"plot": "torch vs MLX speed-ups", "axes": "model, dtype, mode, batch"},
         ),
-        svg="results/plots/torch_vs_mlx.svg",
+        svg=f"{STUDY_DIR}/plots/torch_vs_mlx.svg",
     log:
-        "results/logs/plot_torch_vs_mlx.log",
+        f"{STUDY_DIR}/logs/plot_torch_vs_mlx.log",
     conda:
         "../../envs/speedatlas.yaml"
     script:
@@ -42,12 +42,12 @@ rule plot_torch_vs_mlx:
 
 rule torch_vs_mlx_md:
     input:
-        table="results/tables/torch_vs_mlx.parquet",
-        png="results/plots/torch_vs_mlx.png",
+        table=f"{STUDY_DIR}/tables/torch_vs_mlx.parquet",
+        png=f"{STUDY_DIR}/plots/torch_vs_mlx.png",
     output:
-        md="results/tables/torch_vs_mlx.md",
+        md=f"{STUDY_DIR}/tables/torch_vs_mlx.md",
     log:
-        "results/logs/torch_vs_mlx_md.log",
+        f"{STUDY_DIR}/logs/torch_vs_mlx_md.log",
     conda:
         "../../envs/speedatlas.yaml"
     params:

@@ -4,7 +4,7 @@
 
 rule publish:
     input:
-        report="results/report.md",
+        report=f"{STUDY_DIR}/report.md",
         plots=get_publish_plots(),
         tables=get_publish_tables(),
         cells=get_cell_files(),
@@ -14,12 +14,13 @@ rule publish:
     output:
         bundle=directory(f"results/publish/{STUDY['publish_name']}"),
     log:
-        "results/logs/publish.log",
+        f"{STUDY_DIR}/logs/publish.log",
     conda:
         "../../envs/speedatlas.yaml"
     params:
         name=STUDY["publish_name"],
         study=get_study_summary(),
         factories=json.dumps({k: str(v) for k, v in get_factory_files().items()}, sort_keys=True),
+        factory_strings=json.dumps(get_factory_strings(), sort_keys=True),
     script:
         "../scripts/publish.py"

@@ -3,17 +3,17 @@
 
 rule speedups_md:
     input:
-        speedups="results/tables/speedups.parquet",
+        speedups=f"{STUDY_DIR}/tables/speedups.parquet",
     output:
         md=report(
-            "results/tables/speedups.md",
+            f"{STUDY_DIR}/tables/speedups.md",
             caption="../report/speedups_md.rst",
             category="Tables",
             subcategory="Speed-ups",
             labels={"table": "speed-ups", "format": "Markdown"},
         ),
     log:
-        "results/logs/speedups_md.log",
+        f"{STUDY_DIR}/logs/speedups_md.log",
     conda:
         "../../envs/speedatlas.yaml"
     script:
@@ -23,25 +23,25 @@ rule speedups_md:
 rule report_md:
     input:
         unpack(get_torch_versions_plot),
-        cells="results/tables/cells.parquet",
-        speedups="results/tables/speedups.parquet",
-        speedup_heatmap_png="results/plots/speedup_heatmap.png",
-        throughput_png="results/plots/throughput.png",
-        noise_png="results/plots/noise.png",
-        energy_png="results/plots/energy.png",
+        cells=f"{STUDY_DIR}/tables/cells.parquet",
+        speedups=f"{STUDY_DIR}/tables/speedups.parquet",
+        speedup_heatmap_png=f"{STUDY_DIR}/plots/speedup_heatmap.png",
+        throughput_png=f"{STUDY_DIR}/plots/throughput.png",
+        noise_png=f"{STUDY_DIR}/plots/noise.png",
+        energy_png=f"{STUDY_DIR}/plots/energy.png",
         sections=get_report_sections(),
     output:
-        report="results/report.md",
+        report=f"{STUDY_DIR}/report.md",
         # the same report as one HTML page, plots embedded: what Snakemake's HTML report shows
         # (it can show HTML in a frame, not Markdown)
         html=report(
-            "results/report.md.html",
+            f"{STUDY_DIR}/report.md.html",
             caption="../report/report_md.rst",
             category="Report",
             labels={"document": "the study's report"},
         ),
     log:
-        "results/logs/report_md.log",
+        f"{STUDY_DIR}/logs/report_md.log",
     conda:
         "../../envs/speedatlas.yaml"
     params:

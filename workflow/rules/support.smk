@@ -29,10 +29,10 @@ rule dtype_support_table:
     input:
         support=get_support_files(),
     output:
-        table="results/tables/dtype_support.parquet",
-        md="results/tables/dtype_support.md",
+        table=f"{STUDY_DIR}/tables/dtype_support.parquet",
+        md=f"{STUDY_DIR}/tables/dtype_support.md",
     log:
-        "results/logs/dtype_support_table.log",
+        f"{STUDY_DIR}/logs/dtype_support_table.log",
     conda:
         "../../envs/speedatlas.yaml"
     script:

@@ -7,7 +7,7 @@ sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 - injected by snakemake
 from speedatlas.analyze.aggregate import write_tables  # noqa: E402
 from speedatlas.plan.comparisons import MergeError  # noqa: E402
 from speedatlas.measure.process.notice import notify  # noqa: E402
-from speedatlas.plan.quarantine import UnreadableCell  # noqa: E402
+from speedatlas.plan.quarantine import BadCells  # noqa: E402
 
 try:
     write_tables(
@@ -18,6 +18,7 @@ try:
         included=list(snakemake.input.included),  # noqa: F821
         **dict(snakemake.params.items()),  # noqa: F821
     )
-except (UnreadableCell, MergeError) as error:  # the one-line reason belongs on the terminal, not only in the log
-    notify(f"speedatlas: aggregate: {error}")
+except (BadCells, MergeError) as error:  # the reason belongs on the terminal, not only in the log
+    for line in str(error).splitlines():
+        notify(f"speedatlas: aggregate: {line}")
     raise

@@ -17,4 +17,5 @@ publish(
     list(snakemake.input.configs),  # noqa: F821
     json.loads(snakemake.params.study),  # noqa: F821
     json.loads(snakemake.params.factories),  # noqa: F821
+    json.loads(snakemake.params.factory_strings),  # noqa: F821
 )

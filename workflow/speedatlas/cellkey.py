@@ -12,7 +12,10 @@ Standard library only: below every stage (plan, measure, analyze and present all
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+from pathlib import PurePath
 from typing import Any
 
 # Path partitions, in order (the matrix's Cell fields of the same names).
@@ -54,6 +57,36 @@ def cell_path(key: dict[str, Any]) -> str:
     return CELL_PATTERN.format(**key)
 
 
+def path_key(path: str) -> dict[str, str] | None:
+    """The key a cell file's folders name ({"machine": "m1max", ..., "batch": "8"}, as text), read
+    from the end of its path (any root: results/cells, a bundle's cells/); None if they do not."""
+    parts = PurePath(path).parts[-len(KEYS) - 1 : -1]
+    if len(parts) != len(KEYS):
+        return None
+    key = {}
+    for part, name in zip(parts, KEYS):
+        label, equals, value = part.partition("=")
+        if not equals or label != name:
+            return None
+        key[name] = value
+    return key
+
+
+def spec_sha256(spec: dict[str, Any] | str) -> str:
+    """sha256 of the cell's spec (`Cell.spec()`, with its environment where it has one: the
+    params of its cell_file job): every row records it (speedatlas.measure.cell_merge), so a file
+    can be checked against the spec its path stands for now. Given as a dict, what belongs to one
+    process of the cell (`process`, and keys starting with `_`) is left out.
+
+    A spec given as text must be the job's JSON as the plan writes it (sorted keys, json's default
+    separators): the hash of its bytes is then the hash of the parsed spec, without parsing it.
+    """
+    if not isinstance(spec, str):
+        kept = {name: value for name, value in spec.items() if name != "process" and not name.startswith("_")}
+        spec = json.dumps(kept, sort_keys=True)
+    return hashlib.sha256(spec.encode()).hexdigest()
+
+
 def model_source_columns(spec: dict[str, Any]) -> dict[str, Any]:
     """What built the model (torchvision, a built-in transformer, a factory and its file's hash)
     and the kind of input; the vocabulary of token inputs (speedatlas.measure.models.custom)."""
@@ -78,3 +111,26 @@ def row_columns(spec: dict[str, Any], protocol: int) -> dict[str, Any]:
         "process": spec.get("process", 0),
         **model_source_columns(spec),
     }
+
+
+def pilot_of(sampling: dict[str, Any]) -> int:
+    """Processes of a cell that always run: the precision rule's pilot, or every process of a
+    fixed count (a cell's `sampling`: {"processes": P} or the rule's {"precision", "pilot", ...})."""
+    return sampling.get("processes") or sampling["pilot"]
+
+
+def most_processes(sampling: dict[str, Any]) -> int:
+    """The most processes a cell may take: its fixed count, or the precision rule's max_processes."""
+    return sampling.get("processes") or sampling["max_processes"]
+
+
+def process_spec(cell_spec: dict[str, Any], process: int) -> dict[str, Any]:
+    """What process `process` of a cell measures, from the cell's spec: the measurement alone for
+    a process that always runs (so a new precision target re-measures none of them), with the
+    precision rule for one after the pilot (whether it runs depends on the rule)."""
+    sampling = cell_spec.get("sampling") or {"processes": 1}
+    spec = {name: value for name, value in cell_spec.items() if name != "sampling"}
+    spec["process"] = process
+    if process >= pilot_of(sampling):
+        spec["sampling"] = sampling
+    return spec

@@ -8,3 +8,9 @@ def get_included_cell_files():
 
 def get_included_manifests():
     return [result_set.manifest for result_set in INCLUDED_SETS if result_set.manifest]
+
+
+def get_cell_spec_hashes(wildcards):
+    """{cell file: sha256 of the spec its job gets}: the aggregation checks each file's recorded
+    spec_sha256 against it (speedatlas.analyze.cellcheck)."""
+    return {cell.path: cellkey.spec_sha256(cell_spec(cell)) for cell in CELLS}

@@ -5,27 +5,38 @@ def cell_of(wildcards):
     return CELLS_BY_PATH[cellkey.CELL_PATTERN.format(**wildcards)]
 
 
-def with_env(spec, cell, wildcards):
+def with_env(spec, cell):
     """A cell of a torch version other than "current" also carries its environment (marker and
     the hash of its spec), so a new environment reruns exactly that version's cells; so does an
     MLX cell that runs in the pipeline's MLX environment (rule mlx_env)."""
-    if uses_mlx_env(wildcards):
+    if uses_mlx_env(cell):
         return mlx_env.spec_with_env(spec, STUDY["mlx"]["version"], MLX_ENV_SPEC)
     if cell.torch == torch_envs.CURRENT:
         return spec
     return torch_envs.spec_with_env(spec, cell.torch, TORCH_ENV_SPECS[cell.torch])
 
 
+CELL_SPECS = {}
+
+
+def cell_spec(cell):
+    """The cell's own settings, canonical JSON, made once per cell: the params of its cell_file job
+    (they trigger reruns of exactly this cell) and what the aggregation checks the file against
+    (its spec_sha256, speedatlas.analyze.cellcheck)."""
+    spec = CELL_SPECS.get(cell.path)
+    if spec is None:
+        spec = CELL_SPECS[cell.path] = with_env(cell.spec(), cell)
+    return spec
+
+
 def get_cell_spec(wildcards):
-    """The cell's own settings, canonical JSON: the params trigger reruns exactly this cell."""
-    cell = cell_of(wildcards)
-    return with_env(cell.spec(), cell, wildcards)
+    return cell_spec(cell_of(wildcards))
 
 
 def get_process_spec(wildcards):
     """What this process of the cell measures (and, after the pilot, the precision rule)."""
     cell = cell_of(wildcards)
-    return with_env(cell.process_spec(int(wildcards.process)), cell, wildcards)
+    return with_env(cell.process_spec(int(wildcards.process)), cell)
 
 
 def get_process_inputs(wildcards):

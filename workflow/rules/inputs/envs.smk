@@ -22,6 +22,7 @@ MLX_ENV_SPEC = (
 
 
 def uses_mlx_env(wildcards):
+    """Whether a cell (given by its wildcards or as a matrix.Cell) runs in the pipeline's MLX environment."""
     return MLX_ENV_SPEC is not None and mlx.is_mlx(wildcards.variant)
 
 

@@ -14,7 +14,7 @@ def get_published():
 
 
 def get_epoch_outputs():
-    outputs = ["results/tables/epochs.parquet"] if epoch_tables_wanted() else []
+    outputs = [f"{STUDY_DIR}/tables/epochs.parquet"] if epoch_tables_wanted() else []
     if PUBLISHED is not None:
-        outputs.append("results/tables/seed_side_by_side.parquet")
+        outputs.append(f"{STUDY_DIR}/tables/seed_side_by_side.parquet")
     return outputs

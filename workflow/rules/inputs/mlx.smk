@@ -19,4 +19,4 @@ def get_torch_vs_mlx_cells():
 def get_mlx_outputs():
     if not mlx_tables_wanted():
         return []
-    return ["results/tables/torch_vs_mlx.parquet", "results/plots/torch_vs_mlx.png"]
+    return [f"{STUDY_DIR}/tables/torch_vs_mlx.parquet", f"{STUDY_DIR}/plots/torch_vs_mlx.png"]

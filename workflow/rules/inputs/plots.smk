@@ -5,4 +5,4 @@ def get_torch_versions_plot(wildcards=None):
     """The torch-version plot for the report, only when the study has more than one version."""
     if len({cell.torch for cell in CELLS}) < 2:
         return {}
-    return {"torch_versions_png": "results/plots/torch_versions.png"}
+    return {"torch_versions_png": f"{STUDY_DIR}/plots/torch_versions.png"}

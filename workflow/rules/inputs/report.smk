@@ -5,13 +5,13 @@ def get_report_sections():
     """Extra report sections (Markdown files), in the order they appear after the speed-ups."""
     sections = []
     if PUBLISHED is not None:
-        sections.append("results/tables/seed_side_by_side.md")
+        sections.append(f"{STUDY_DIR}/tables/seed_side_by_side.md")
     if "mnist_epoch" in STUDY["workload"]:
-        sections.append("results/tables/epochs.md")
+        sections.append(f"{STUDY_DIR}/tables/epochs.md")
     if SUPPORT_JOBS:
-        sections.append("results/tables/dtype_support.md")
+        sections.append(f"{STUDY_DIR}/tables/dtype_support.md")
     if mlx_tables_wanted():
-        sections.append("results/tables/torch_vs_mlx.md")
+        sections.append(f"{STUDY_DIR}/tables/torch_vs_mlx.md")
     return sections
 
 

@@ -2,7 +2,7 @@
 
 
 def get_support_outputs():
-    return ["results/tables/dtype_support.parquet"] if SUPPORT_JOBS else []
+    return [f"{STUDY_DIR}/tables/dtype_support.parquet"] if SUPPORT_JOBS else []
 
 
 def get_support_spec(wildcards):

@@ -86,8 +86,9 @@ def _check_model_sources(raw: pd.DataFrame) -> None:
     if "model_source" not in raw:
         return
     known = raw[raw["model_source"].notna()]
+    known = known.assign(_identity=known["model_source"].map(model_identity))
     for model, group in known.groupby("model", sort=True):
-        sources = group.drop_duplicates("model_source")
+        sources = group.drop_duplicates("_identity")
         if len(sources) > 1:
             first, second = sources.iloc[0], sources.iloc[1]
             raise MergeError(
@@ -95,6 +96,18 @@ def _check_model_sources(raw: pd.DataFrame) -> None:
                 f"{first['_source']!r} but {second['model_source']} in {second['_source']!r}. Measure "
                 "the same factory file everywhere, or give each version its own name"
             )
+
+
+def model_identity(label: str) -> str:
+    """What makes two cells' models one model: for a factory, its function and its file's sha256,
+    not where the file lay (`factory:/home/me/a/model.py:build@sha256:…` on one machine is
+    `factory:factories/a/model.py:build@sha256:…` where its published bundle was run again);
+    any other label as it is."""
+    kind, _, rest = label.partition(":")
+    target, marker, digest = rest.rpartition("@sha256:")
+    if kind != "factory" or not marker:
+        return label
+    return f"factory:{target.rpartition(':')[2]}@sha256:{digest}"
 
 
 def _check_machines(raw: pd.DataFrame) -> None:

@@ -22,7 +22,7 @@ import sys
 from typing import Any
 
 from speedatlas import cellkey
-from speedatlas.measure.process import receipts
+from speedatlas.measure.process import progress, receipts
 from speedatlas.measure.protocol import precision
 
 
@@ -40,8 +40,11 @@ def plan_columns(rule: dict[str, Any], pilot: list[dict[str, Any]]) -> dict[str,
             "precision_limited_by": plan.limited_by}
 
 
-def merge(spec: dict[str, Any], parts: list[str], out: str) -> str:
-    """Write the cell's file from its parts; return its status."""
+def merge(spec_text: str, parts: list[str], out: str, rounds: bool = True) -> str:
+    """Write the cell's file from its parts (`spec_text`: the cell's spec as its job got it, whose
+    hash every row records; `rounds`: whether its processes ran in rounds across the study, or
+    back to back in one job); return its status."""
+    spec = json.loads(spec_text)
     from speedatlas.measure import cellio  # pyarrow: here, not at import (--help stays quick)
 
     ran = []
@@ -55,11 +58,25 @@ def merge(spec: dict[str, Any], parts: list[str], out: str) -> str:
     chosen = failed[:1] or ran
     rule = spec.get("sampling") or {}
     pilot = [receipt for _, receipt in ran[: rule.get("pilot", 0)]]
-    extra = plan_columns(rule, pilot)
+    extra = {**plan_columns(rule, pilot), "spec_sha256": cellkey.spec_sha256(spec_text), "rounds": rounds}
     with cellio.pandas_hidden():
         rows = [{**row, **extra} for part, _ in chosen for row in cellio.read_part(part).to_pylist()]
         cellio.write_atomic(cellio.rows_to_table(rows), out)
+    progress.report_cell(rows, rerun_interval(rows, rule) if rows[0]["status"] == "ok" else None)
     return chosen[0][1]["status"]
+
+
+def rerun_interval(rows: list[dict[str, Any]], rule: dict[str, Any], confidence: float = 0.95) -> tuple[float, float] | None:
+    """The cell's rerun interval of its step time, for the progress line (the tables compute it
+    again, in analyze.stats, with the study's confidence): None for a cell of one process."""
+    processes = sorted({row.get("process", 0) for row in rows})
+    if len(processes) < 2:
+        return None
+    logs = [math.log(statistics.median(r["step_time_s"] for r in rows if r.get("process", 0) == k)) for k in processes]
+    pilot = min(max(rule.get("pilot") or len(logs), 2), len(logs))
+    center = statistics.fmean(logs)
+    half = precision.half_width(precision.spread(logs[:pilot]), pilot - 1, len(logs), rule.get("confidence", confidence))
+    return math.exp(center - half), math.exp(center + half)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="the cell's file")
     parser.add_argument("parts", nargs="+", help="the parts of every process job of the cell")
     args = parser.parse_args(argv)
-    status = merge(json.loads(args.spec), args.parts, args.out)
+    status = merge(args.spec, args.parts, args.out)
     print(f"speedatlas: {args.out}: {status}", file=sys.stderr)
     return 0
 

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schemas" / "cell.schema.json"
-STATUSES = ("ok", "unavailable", "unsupported", "oom", "nonfinite", "error")
+STATUSES = ("ok", "unavailable", "unsupported", "oom", "nonfinite", "timeout", "error")
 
 _ARROW_TYPES = {
     "string": pa.string(),

@@ -10,6 +10,13 @@ waits for the runner; if it died without writing its part, it writes the part wi
 `error` and the exit reason, so the study completes and the report shows the crash. Only the
 supervisor's own death fails the job (then `--keep-going` finishes the other cells, and the next
 run redoes this one). The cell's file is made from the parts by speedatlas.measure.cell_merge.
+
+A process that holds the timing lock longer than its time limit (speedatlas.measure.process.
+time_limit) is stopped with all it started, and recorded as `timeout`; one that exits with status
+0 without writing its part (os._exit(0) or sys.exit(0) in a model's code) is recorded as `error`.
+Nothing the runner starts outlives it: it leads a process group of its own, which is ended when
+it exits, with the orphans this process adopted as a subreaper (Linux; speedatlas.measure.process.
+children); under the fork server, the server's keeper of the cell does the same.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from pathlib import Path  # noqa: E402
 
 from speedatlas import cellkey  # noqa: E402
 from speedatlas.measure.hardware import envinfo  # noqa: E402
-from speedatlas.measure.process import children, receipts  # noqa: E402
+from speedatlas.measure.process import children, lifeline, receipts, subreaper, time_limit  # noqa: E402
 from speedatlas.measure.process.gpu_slot import PREFER_KEY  # noqa: E402
 from speedatlas.measure.process.notice import notice_fd, notify  # noqa: E402
 from speedatlas.measure.process.runner import EXIT_WRITE_FAILED, LAUNCHED_KEY, RECEIPT_KEY, CellWriteError  # noqa: E402
@@ -50,29 +57,58 @@ def exit_reason(returncode: int) -> str:
     return f"the cell's process exited with code {returncode}"
 
 
-def fork_or_spawn(python: str, spec_json: str, out: str) -> int:
+def fork_or_spawn(python: str, spec_json: str, out: str, limit_s: float) -> tuple[int, float | None]:
     """Run the cell: forked from the fork server when one serves this interpreter, else a fresh
-    process. Returns its exit status (negative: killed by that signal).
+    process. Returns its exit status (negative: killed by that signal), and the seconds it had held
+    the lock when it was stopped for passing its time limit `limit_s` (None if it was not).
 
-    Ctrl-C or SIGTERM stops the cell too: the fresh process is terminated here; the fork server
+    Ctrl-C or SIGTERM stops the cell too: the fresh process is stopped here; the fork server
     stops its child when this process (its client) goes away.
     """
     server = os.environ.get("SPEEDATLAS_FORKSERVER")
     if server and python == "python" and os.path.exists(server):
         from speedatlas.measure.process.forkserver import request_cell
 
+        clock = time_limit.Clock()
         try:
-            return request_cell(server, json.loads(spec_json), out)
+            return request_cell(server, json.loads(spec_json), out, clock, limit_s)
         except (OSError, ValueError) as error:
             print(f"speedatlas: fork server unreachable ({error}); starting a fresh process", file=sys.stderr)
-    fd = notice_fd()
-    child = subprocess.Popen([python, "-m", "speedatlas.measure.process.runner", "--spec", spec_json, "--out", out],
-                             pass_fds=(fd,) if fd is not None else ())
+        finally:
+            clock.close()
+    return spawn(python, spec_json, out, limit_s)
+
+
+def spawn(python: str, spec_json: str, out: str, limit_s: float) -> tuple[int, float | None]:
+    """Run the cell in a fresh interpreter that leads a process group of its own; this process
+    is the keeper of the cell's process tree (as the fork server's keeper is of a forked cell)."""
+    subreaper.become()
+    clock = time_limit.Clock()
+    alive, keep_alive = lifeline.make()  # the runner ends its group if this process dies
+    passed = [fd for fd in (clock.write_fd, alive, notice_fd()) if fd is not None]
+    env = {**os.environ, time_limit.CLOCK_ENV: str(clock.write_fd), lifeline.LIFELINE_ENV: str(alive)}
     try:
-        return child.wait()
+        child = subprocess.Popen([python, "-m", "speedatlas.measure.process.runner", "--spec", spec_json, "--out", out],
+                                 pass_fds=passed, process_group=0, env=env)
     except BaseException:
-        children.stop(child, grace_s=5)
+        for fd in (alive, keep_alive):
+            os.close(fd)
+        clock.close()
         raise
+    os.close(alive)
+    clock.handed_over()
+    exited = children.exit_fd(child)
+    try:
+        held_s = clock.wait(exited, limit_s)
+        returncode = children.end_tree(child.pid, 2.0 if held_s is not None else 0.0, child.wait)
+    except BaseException:  # Ctrl-C, SIGTERM: the cell stops with us
+        children.end_tree(child.pid, 5.0, child.wait)
+        raise
+    finally:
+        for fd in (exited, keep_alive):
+            os.close(fd)
+        clock.close()
+    return returncode, held_s
 
 
 def _raise_keyboard_interrupt(signum, frame):
@@ -87,14 +123,6 @@ def write_row(row: dict, out: str) -> None:
             cellio.write_atomic(cellio.rows_to_table([row]), out)
     except OSError as error:  # e.g. ENOSPC: the job fails and says so on the terminal
         raise CellWriteError(out, error) from error
-
-
-def record_unusable_env(spec: dict, out: str, reason: str) -> None:
-    """A torch version whose environment could not be built: its cells are `unavailable`."""
-    write_row({**cellkey.row_columns(spec, spec.get("protocol", 0)), "status": "unavailable", "error": reason}, out)
-    receipts.write(cellkey.receipt_path(out), status="unavailable", median_step_s=None, seconds=time.perf_counter() - _T0,
-                   gpu_index=None)
-    print(f"speedatlas: {reason}; recorded as status unavailable", file=sys.stderr)
 
 
 def reason_to_skip(spec: dict, out: str) -> str | None:
@@ -149,7 +177,7 @@ def supervise(python: str, spec_json: str, out: str) -> int:
     env = spec.get("torch_env") or {}
     reason = envinfo.unusable_reason(env["marker"]) if env.get("marker") else None
     if reason is not None:
-        record_unusable_env(spec, out, reason)
+        record_failure(spec, out, "unavailable", reason)  # a torch version whose environment could not be built
         return 0
     prefer = {}
     if spec.get("process", 0) > 0:
@@ -159,35 +187,79 @@ def supervise(python: str, spec_json: str, out: str) -> int:
 
 
 def run_process(python: str, spec: dict, out: str) -> int:
-    """One process of the cell writes `out` and its receipt; a crash becomes an error row there."""
-    returncode = fork_or_spawn(python, json.dumps(spec), out)
+    """One process of the cell writes `out` and its receipt; a crash, a process that passed its
+    time limit or one that exited 0 without writing its part becomes a failed row there."""
+    limit_s = time_limit.seconds(spec)
+    returncode, held_s = fork_or_spawn(python, json.dumps(spec), out, limit_s)
+    written = os.path.exists(out) and os.path.exists(cellkey.receipt_path(out))
+    if held_s is not None:
+        if written:  # it wrote its result, then hung (e.g. a helper it waits for at exit)
+            print("speedatlas: the cell's process passed its time limit after writing its result; the result is kept",
+                  file=sys.stderr)
+        else:
+            record_failure(spec, out, "timeout",
+                           f"the cell's process held the timing lock for {held_s:.0f} s, past its time limit of "
+                           f"{time_limit.describe(spec, limit_s)}; it was stopped with every process it started "
+                           f"(raise timing.time_limit_seconds if the cell is only slow)")
+        return returncode
     if returncode == EXIT_WRITE_FAILED:  # the runner could not write its file and said why
         raise CellWriteError(out, OSError(f"see the message above (exit status {returncode})"))
     if returncode in (-signal.SIGINT, -signal.SIGTERM) and not os.path.exists(out):
         raise KeyboardInterrupt  # interrupted, not crashed: no result for this cell
-    if returncode != 0:
+    if returncode == 0 and not written:
+        record_failure(spec, out, "error",
+                       "the cell's process exited with status 0 without writing its result (something in the "
+                       "cell, e.g. the model's code, called os._exit(0) or sys.exit(0); see the cell's log)")
+    elif returncode != 0:
         reason = exit_reason(returncode)
-        if os.path.exists(out) and os.path.exists(cellkey.receipt_path(out)):
+        if written:
             print(f"speedatlas: {reason} after writing its result; the result is kept", file=sys.stderr)
         else:
-            row = {**cellkey.row_columns(spec, spec.get("protocol", 0)), "status": "error",
-                   "error": f"{reason} (see the cell's log)"}
-            write_row(row, out)
-            receipts.write(cellkey.receipt_path(out), status="error", median_step_s=None,
-                           seconds=time.perf_counter() - _T0, gpu_index=None)
-            print(f"speedatlas: {reason}; recorded as status error", file=sys.stderr)
+            record_failure(spec, out, "error", f"{reason} (see the cell's log)")
     return returncode
 
 
+def supervise_cell(python: str, cell_spec_text: str, out: str) -> str:
+    """Every process of a cell in one job, back to back, then the cell's file (`out`): the way of
+    a study too large for one job per process (matrix.ROUNDS_MAX_CELLS: Snakemake plans about
+    1.6 ms a job). The same processes, receipts and precision rule as in rounds; returns the
+    cell's status."""
+    from speedatlas.measure import cell_merge
+
+    cell = json.loads(cell_spec_text)
+    folder = out.replace("results/cells/", "results/processes/", 1).rpartition("/")[0]
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    parts = []
+    for process in range(cellkey.most_processes(cell.get("sampling") or {"processes": 1})):
+        part = f"{folder}/process-{process}.parquet"
+        supervise(python, json.dumps(cellkey.process_spec(cell, process), sort_keys=True), part)
+        parts.append(part)
+    return cell_merge.merge(cell_spec_text, parts, out, rounds=False)
+
+
+def record_failure(spec: dict, out: str, status: str, reason: str) -> None:
+    """The part and receipt of a process that left none: one row with `status` and `reason`."""
+    write_row({**cellkey.row_columns(spec, spec.get("protocol", 0)), "status": status, "error": reason}, out)
+    receipts.write(cellkey.receipt_path(out), status=status, median_step_s=None,
+                   seconds=time.perf_counter() - _T0, gpu_index=None)
+    print(f"speedatlas: {reason}; recorded as status {status}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="run one cell, recording a crash as its result")
+    parser = argparse.ArgumentParser(description="run one process of a cell (or --cell: all of them), recording "
+                                                 "a crash as its result")
     parser.add_argument("--python", required=True, help="interpreter of the cell's torch environment")
     parser.add_argument("--spec", required=True)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--cell", action="store_true",
+                        help="--spec is the cell's, --out its cell file: every process back to back, then the file")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # stop the cell, as Ctrl-C does
     try:
-        supervise(args.python, args.spec, args.out)
+        if args.cell:
+            supervise_cell(args.python, args.spec, args.out)
+        else:
+            supervise(args.python, args.spec, args.out)
     except CellWriteError as error:
         if error.errno is not None:  # the supervisor's own write failed; the runner reported its own
             notify(str(error))

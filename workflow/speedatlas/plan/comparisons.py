@@ -119,6 +119,8 @@ def included_files(sets: Sequence[ResultSet], local_files: Iterable[str], local_
     (this machine's own results/cells/machine=<label> folder: its cells are the ones the config
     asks for, never stale ones from an older config).
     """
+    if not sets:  # the usual study: no realpath of every one of its cells (0.7 s at 10,800)
+        return []
     own = {os.path.realpath(p) for p in local_files}
     local_tree = os.path.realpath(local_tree) + os.sep if local_tree else None
     seen, out = set(), []

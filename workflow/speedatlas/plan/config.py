@@ -370,7 +370,8 @@ def prepare(
         config["workload"] = [config["workload"]]
     config.setdefault("baseline_torch", config["torch_versions"][0])
     config.setdefault("cross_machine_baselines", [f"{config['machine']}/{config['baseline_device']}"])
-    config.setdefault("publish_name", config["machine"])
+    config.setdefault("study", "default")  # the Snakefile names it from the config file; a caller may not
+    config.setdefault("publish_name", config["study"])
     checks = [lambda: check_semantics(config), lambda: check_launcher(config), lambda: check_torch_versions(config),
               lambda: check_models(config, known_models, cwd), lambda: check_probe_model(config, known_models),
               lambda: check_mlx_models(config)]
@@ -378,6 +379,19 @@ def prepare(
     if mistakes:
         raise ConfigError(*mistakes)
     return config
+
+
+def default_study_name(configfiles: Iterable[str | os.PathLike[str]]) -> str:
+    """The study's name where the config gives none: its (first) config file's name without the
+    suffix, as a label (config/m1max.yaml -> m1max; characters a folder name should not hold
+    become '-'); the embedded default study is 'default'."""
+    import re
+
+    files = list(configfiles)
+    if not files:
+        return "default"
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(files[0]).stem).strip("-._")[:64]
+    return name or "study"
 
 
 def cache_dir() -> Path:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -67,12 +68,16 @@ class Cell:
     # Canonical JSON of what an MLX cell's measurement depends on beyond the torch cell's settings
     # ({"protocol": MLX_PROTOCOL_VERSION}); "" for torch cells, then left out of the spec.
     mlx: str = ""
+    # timing.time_limit_seconds: how long each process of the cell may hold the timing lock; 0 =
+    # derived from the cell's settings by the supervisor (speedatlas.measure.process.time_limit),
+    # then left out of the spec, so specs are what they were before the limit existed.
+    time_limit_seconds: float = 0.0
 
     @property
     def key(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in cellkey.KEYS}
 
-    @property
+    @cached_property  # read some ten times per cell while the plan is built: 0.5 s at 10,800 cells
     def path(self) -> str:
         return cellkey.cell_path(self.key)
 
@@ -83,22 +88,22 @@ class Cell:
     @property
     def process_jobs(self) -> int:
         """Process jobs of the cell: the fixed count, or the precision rule's most."""
-        rule = self.sampling_rule
-        return rule.get("processes") or rule["max_processes"]
+        return cellkey.most_processes(self.sampling_rule)
 
     @property
     def pilot(self) -> int:
         """Processes that always run (the precision rule's pilot; every process of a fixed count)."""
-        rule = self.sampling_rule
-        return rule.get("processes") or rule["pilot"]
+        return cellkey.pilot_of(self.sampling_rule)
 
     def _measurement(self) -> dict[str, Any]:
-        fields = asdict(self)
+        fields = {name: getattr(self, name) for name in _CELL_FIELDS}  # asdict() deep-copies: 3x slower
         del fields["sampling"]
         for name in ("data", "energy", "model_source", "mlx"):
             value = fields.pop(name)
             if value:
                 fields[name] = json.loads(value)
+        if not fields["time_limit_seconds"]:
+            del fields["time_limit_seconds"]
         return {**fields, "protocol": PROTOCOL_VERSION}
 
     def spec(self) -> str:
@@ -111,16 +116,12 @@ class Cell:
         return json.dumps({**self._measurement(), "sampling": self.sampling_rule}, sort_keys=True)
 
     def process_spec(self, process: int) -> str:
-        """Canonical JSON of what process `process` of the cell measures (its job's params).
+        """Canonical JSON of what process `process` of the cell measures (its job's params;
+        cellkey.process_spec: a process after the pilot carries the precision rule)."""
+        return json.dumps(cellkey.process_spec(json.loads(self.spec()), process), sort_keys=True)
 
-        The pilot's processes always run: their spec is the measurement alone, so a new
-        precision target re-measures none of them. A process after the pilot runs only if the
-        precision rule asks for it, so its spec carries the rule.
-        """
-        fields = {**self._measurement(), "process": process}
-        if process >= self.pilot:
-            fields["sampling"] = self.sampling_rule
-        return json.dumps(fields, sort_keys=True)
+
+_CELL_FIELDS = tuple(field.name for field in fields(Cell))
 
 
 def epoch_settings(workload: str, batch: int, timing: dict[str, int], data: dict[str, Any]) -> dict[str, Any]:
@@ -172,6 +173,12 @@ def sampling(workload: str, timing: dict[str, Any], confidence: float) -> str:
             "max_seconds": timing.get("max_seconds"), "confidence": confidence}
     return json.dumps(rule, sort_keys=True)
 
+
+# Up to this many cells, each process of a cell is a job of its own, run in rounds across the
+# study; above it, one job per cell runs its processes back to back. Snakemake plans about 1.6 ms
+# a job (a 10,800-cell study of 10 process jobs a cell: 195 s, 3.2 GB, measured on the 2-core
+# machine), so rounds cost planning time in proportion; 1,000 cells stay under ~20 s.
+ROUNDS_MAX_CELLS = 1000
 
 # The precision wanted where the config names neither `precision` nor `processes`: see
 # docs/timing.md for the measurements it was chosen from.
@@ -237,6 +244,7 @@ def expand(config: dict[str, Any], cwd: Path | None = None) -> list[Cell]:
                     sampling=sampling(workload, timing, config["confidence"]),
                     warmup_seconds=float(timing.get("warmup_seconds", 0.0)) if workload == "synthetic" else 0.0,
                     mlx=MLX_SETTINGS if is_mlx(variant) else "",
+                    time_limit_seconds=float(timing.get("time_limit_seconds") or 0.0),
                     **epoch_settings(workload, int(batch), timing, config["data"]),
                 )
             )
@@ -251,6 +259,22 @@ def mlx_cell_planned(workload: str, torch_version: str) -> bool:
     environment sees that environment's packages, docs/mlx.md); the other torch versions and the
     mnist_epoch workload keep their torch variants only."""
     return workload == "synthetic" and torch_version == CURRENT
+
+
+def processes_per_cell(config: dict[str, Any]) -> list[tuple[str, int, int]]:
+    """(torch version, processes per cell, cells) for every group of cells alike in both (the
+    precision rule's cells count their pilot: the fewest processes they take), without
+    making a cell: what size.py counts before expand() is asked to build them (milliseconds for
+    72,000 cells, where expand takes seconds and a mistaken matrix could be far larger)."""
+    groups: dict[tuple[str, int], int] = {}
+    for entry in config["models"]:
+        s = _model_settings(entry, config)
+        per_device = len(s["dtypes"]) * len(s["modes"]) * len(s["variants"]) * len(s["batch_sizes"])
+        for workload, torch_version, device in itertools.product(config["workload"], s["torch_versions"], s["devices"]):
+            rule = json.loads(sampling(workload, _timing(config, device, s["timing"]), config["confidence"]))
+            processes = rule.get("processes") or rule["pilot"]  # the precision rule: at least its pilot
+            groups[(torch_version, processes)] = groups.get((torch_version, processes), 0) + per_device
+    return [(torch_version, processes, cells) for (torch_version, processes), cells in groups.items()]
 
 
 def index_by_path(cells: list[Cell]) -> dict[str, Cell]:

@@ -115,18 +115,64 @@ def factory_path(text: str, cwd: Path) -> Path:
 
 
 def factory_files(config: dict[str, Any], cwd: Path) -> dict[str, Path]:
-    """{where a bundle keeps it: source file} for every factory of the study (for publish):
-    a relative file under its own path, anything else under factories/<file name>."""
-    files = {}
+    """{where a bundle keeps it, under config/: source file} for every factory of the study (for
+    publish): a file inside the working directory under its own relative path (the bundle's
+    config/ then reruns as the working directory did), anything else under factories/ (see
+    bundle_places)."""
+    return {place: source for place, source, _ in bundle_places(config, cwd).values()}
+
+
+def bundle_factory_strings(config: dict[str, Any], cwd: Path) -> dict[str, str]:
+    """{factory as configured: as the bundle's config names it} for the factories a bundle must
+    name anew: a .py file outside the working directory (an absolute path, or '../'), named by
+    its copy under factories/ so the bundle reruns on another machine from its config/ folder.
+    Factories inside the working directory, and modules (importable where they are installed),
+    keep their names."""
+    return {text: renamed for text, (_, _, renamed) in bundle_places(config, cwd).items() if renamed != text}
+
+
+def bundle_places(config: dict[str, Any], cwd: Path) -> dict[str, tuple[str, Path, str]]:
+    """{factory string: (place in the bundle under config/, source file, the factory string the
+    bundle's config uses)} for every factory entry of the study.
+
+    A factory outside the working directory goes to factories/ under the shortest tail of its
+    path that no other factory shares: `/x/a/model.py` and `/x/b/model.py` become
+    `factories/a/model.py` and `factories/b/model.py` (one alone stays `factories/model.py`), so
+    two files of one name never collapse into one.
+    """
+    inside: dict[str, tuple[str, Path]] = {}
+    outside: dict[str, Path] = {}
     for entry in config["models"]:
         if isinstance(entry, dict) and "factory" in entry:
             path = factory_path(entry["factory"], cwd)
             try:
-                relative = path.resolve().relative_to(cwd.resolve()).as_posix()
+                inside[entry["factory"]] = (path.resolve().relative_to(cwd.resolve()).as_posix(), path)
             except ValueError:
-                relative = f"factories/{path.name}"
-            files[relative] = path
-    return files
+                outside[entry["factory"]] = path
+    taken = {place for place, _ in inside.values()}
+    places = {text: (place, path, text) for text, (place, path) in inside.items()}
+    for text, place in _unique_tails(outside, taken).items():
+        kind, _, function = parse_factory(text)
+        places[text] = (place, outside[text], f"{place}:{function}" if kind == "file" else text)
+    return places
+
+
+def _unique_tails(files: dict[str, Path], taken: set[str]) -> dict[str, str]:
+    """factories/<the fewest trailing parts of each file's resolved path that no other file ends
+    in, and that `taken` does not hold>; the same file under two names shares its place."""
+    resolved = {text: path.resolve() for text, path in files.items()}
+    distinct = set(resolved.values())
+    places = {}
+    for path in distinct:
+        for depth in range(1, len(path.parts) + 1):
+            tail = path.parts[-depth:]
+            place = "factories/" + "/".join(tail).lstrip("/")
+            if place not in taken and not any(other.parts[-depth:] == tail for other in distinct - {path}):
+                places[path] = place
+                break
+        else:
+            raise EntryError(f"factory file {str(path)!r} cannot be told apart from another in a bundle")
+    return {text: places[path] for text, path in resolved.items()}
 
 
 def resolve_factory(text: str, cwd: Path) -> dict[str, str]:

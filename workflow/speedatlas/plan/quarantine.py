@@ -9,8 +9,10 @@ last 8 bytes: the footer's length and `PAR1`; a few microseconds per file, about
 note saying why, so the same run measures that cell again. The tables, plots and report are
 removed with it: they described a measurement that is gone, and the run rebuilds them.
 
-A file whose footer is intact but whose content is damaged is caught by the aggregation
-(`UnreadableCell`, naming the file), which sets it aside the same way.
+A file whose footer is intact but whose content is damaged, or that reads well but cannot be the
+cell its path names (another cell's copy, an unknown status, doubled rows, impossible times,
+another spec: speedatlas.analyze.cellcheck), is caught by the aggregation (`BadCells`, naming
+each file), which sets it aside the same way and fails once; the next run measures it again.
 
 Orchestration side: standard library only.
 """
@@ -26,8 +28,22 @@ from pathlib import Path
 MAGIC = b"PAR1"
 QUARANTINE = Path("results") / "quarantine"
 # Everything computed from the cells: removed when a cell is set aside, rebuilt by the run.
-DERIVED = (Path("results") / "tables", Path("results") / "plots", Path("results") / "report.md",
-           Path("results") / "report.html")
+STUDIES = Path("results") / "studies"
+# What every study of this results/ folder computed from the cells (a cell is shared by studies).
+DERIVED_IN_A_STUDY = ("tables", "plots", "report.md", "report.html")
+
+
+def derived() -> list[Path]:
+    """Every study's tables, plots and reports (results/studies/<study>/...)."""
+    return [study / name for study in sorted(STUDIES.glob("*")) for name in DERIVED_IN_A_STUDY]
+
+
+class BadCells(ValueError):
+    """Cell files this study cannot use as they are: one line per file, `path: why`, then what to do."""
+
+    def __init__(self, found: list[tuple[str, str]], then: str = ""):
+        super().__init__("\n".join([f"{path}: {why}" for path, why in found] + ([then] if then else [])))
+        self.found = found
 
 
 class UnreadableCell(ValueError):
@@ -83,17 +99,18 @@ def set_aside(path: str, reason: str, quarantine: Path = QUARANTINE, now: dt.dat
     shutil.move(path, target)
     note = target.with_name(target.name + ".why.txt")
     note.write_text(
-        f"{path} was moved here on {now.isoformat(timespec='seconds')} because it could not be read:\n"
+        f"{path} was moved here on {now.isoformat(timespec='seconds')} because it could not be used:\n"
         f"{reason}\n\nspeedatlas measures that cell again (its key is the path above). This copy is kept "
         "for you to inspect; delete this folder when you no longer need it.\n"
     )
     return target
 
 
-def remove_derived(derived: Iterable[Path] = DERIVED) -> list[str]:
-    """Remove the tables, plots and reports computed from the cells; returns what was removed."""
+def remove_derived(paths: Iterable[Path] | None = None) -> list[str]:
+    """Remove the tables, plots and reports computed from the cells (every study's, by default);
+    returns what was removed."""
     removed = []
-    for path in derived:
+    for path in derived() if paths is None else paths:
         if path.is_dir():
             shutil.rmtree(path)
         elif path.exists():

@@ -6,7 +6,9 @@
       plots/                every plot, PNG and SVG
       tables/               cells and speed-ups as Parquet and CSV (+ speedups.md)
       config/               the config file(s) given, resolved.yaml (every default filled in) and
-                            the source files of the study's model factories, at their paths
+                            the source files of the study's model factories: at their paths, or
+                            under factories/ for files outside the study's working directory (the
+                            configs then name those copies), so config/ reruns the study anywhere
       cells/machine=…/…     every cell file of the study (its own and included machines')
       manifest.json         what is in the bundle, with the sha256 and size of every file
       SHA256SUMS            the same checksums for `sha256sum -c SHA256SUMS`
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
 from speedatlas.plan.comparisons import MANIFEST, sha256
 from speedatlas.present.report import html_page, sections
@@ -79,6 +82,31 @@ def build_manifest(folder: Path, name: str, cells: pd.DataFrame) -> dict[str, An
     }
 
 
+RENAMED_HEADER = (
+    "# speedatlas publish: the factories below name this bundle's copies of files that lay outside the\n"
+    "# study's working directory; run the bundle with its config/ folder as the working directory.\n"
+)
+
+
+def bundle_config(text: str, factory_strings: dict[str, str]) -> str | None:
+    """A config file as the bundle keeps it when it names a factory the bundle renames (its
+    comments are lost: the YAML is written anew, under a header saying why); None otherwise."""
+    if not factory_strings:
+        return None
+    config = yaml.safe_load(text)
+    models = config.get("models") if isinstance(config, dict) else None
+    if not isinstance(models, list) or not any(_renamed(entry, factory_strings) != entry for entry in models):
+        return None
+    config["models"] = [_renamed(entry, factory_strings) for entry in models]
+    return RENAMED_HEADER + yaml.safe_dump(config, sort_keys=False, default_flow_style=None, width=100)
+
+
+def _renamed(entry: Any, factory_strings: dict[str, str]) -> Any:
+    if isinstance(entry, dict) and entry.get("factory") in factory_strings:
+        return {**entry, "factory": factory_strings[entry["factory"]]}
+    return entry
+
+
 def publish(
     out_dir: str,
     name: str,
@@ -89,12 +117,17 @@ def publish(
     configs: Sequence[str],
     study: dict[str, Any],
     factories: dict[str, str] | None = None,
+    factory_strings: dict[str, str] | None = None,
 ) -> Path:
     """Write the bundle to a temporary sibling folder, then rename it into place.
 
     `factories` ({path in the bundle: source file}): the model factories of the study, kept
     under config/ at the path the config names them by, so the bundle reruns as it is.
+    `factory_strings` ({factory as configured: as the bundle names it}): factories whose files
+    lie outside the working directory; the bundle's configs name their copies instead
+    (speedatlas.plan.model_entries.bundle_places).
     """
+    factory_strings = factory_strings or {}
     final = Path(out_dir)
     work = final.with_name(f".{final.name}.partial")
     shutil.rmtree(work, ignore_errors=True)
@@ -114,9 +147,15 @@ def publish(
             _copy(cell, work / "cells" / relative)
             copied.add(relative)
     for config in configs:
-        _copy(config, work / "config" / Path(config).name)
+        renamed = bundle_config(Path(config).read_text(), factory_strings)
+        if renamed is None:
+            _copy(config, work / "config" / Path(config).name)
+        else:
+            (work / "config").mkdir(exist_ok=True)
+            (work / "config" / Path(config).name).write_text(renamed)
     for relative, source in sorted((factories or {}).items()):
         _copy(source, work / "config" / relative)
+    study = {**study, "models": [_renamed(entry, factory_strings) for entry in study["models"]]}
     (work / "config" / "resolved.yaml").write_text(sections.resolved_config(study))
     (work / "index.html").write_text(html_page.to_html((work / "report.md").read_text(), base=work))
 

@@ -10,10 +10,18 @@ before. Runner side: standard library + what the runner imports.
 
     python -m speedatlas.measure.process.forkserver --socket PATH --parent PID
 
-Protocol: one JSON message per connection, {"spec": ..., "out": ...}, sent with the client's
-stderr file descriptor (SCM_RIGHTS) so the child writes into the job's log; the answer is one JSON line
-{"returncode": N} with N < 0 for a signal, like subprocess. The server exits when its parent
-(the snakemake process) is gone, so a killed run leaves nothing behind.
+Protocol: one JSON message per connection, {"spec": ..., "out": ..., "fds": [...]}, sent with the
+descriptors "fds" names (SCM_RIGHTS): the client's stderr ("log", so the child writes into the
+job's log), the write end of its time limit's clock ("clock", speedatlas.measure.process.time_limit)
+and the terminal ("notice") where there is one. The answer is one JSON line {"returncode": N} with
+N < 0 for a signal, like subprocess. Anything the client sends after its request asks the server
+to stop the cell (its time limit passed); the answer follows once it is stopped. The server exits
+when its parent (the snakemake process) is gone, so a killed run leaves nothing behind.
+
+Each cell gets a keeper (speedatlas.measure.process.keeper): the server forks the keeper, the
+keeper forks the cell's process in a process group of its own and ends that group, and the
+orphans it adopted, when the cell ends. The server never stops a cell's process itself: it stops
+the keeper, which stops the cell.
 """
 
 from __future__ import annotations
@@ -26,6 +34,10 @@ import signal
 import socket
 import sys
 import time
+from typing import NoReturn
+
+from speedatlas.measure.process import children
+from speedatlas.measure.process.time_limit import Clock
 
 
 def serve(path: str, parent: int) -> None:
@@ -83,10 +95,16 @@ def _read_line(connection: socket.socket) -> str:
     return b"".join(chunks).decode()
 
 
-def _receive(connection: socket.socket) -> tuple[dict, int | None, int | None]:
-    """A request and its descriptors: the job's log, then the terminal (speedatlas.measure.process.notice)."""
-    message, fds, _, _ = socket.recv_fds(connection, 1 << 20, 2)
-    return json.loads(message.decode()), (fds[0] if fds else None), (fds[1] if len(fds) > 1 else None)
+FD_NAMES = ("log", "clock", "notice")
+
+
+def _receive(connection: socket.socket) -> tuple[dict, dict[str, int]]:
+    """A request and its descriptors by name: the job's log, the time limit's clock, the terminal
+    (speedatlas.measure.process.notice)."""
+    message, fds, _, _ = socket.recv_fds(connection, 1 << 20, len(FD_NAMES))
+    request = json.loads(message.decode())
+    names = request.get("fds", ["log", "notice"][: len(fds)])
+    return request, dict(zip(names, fds))
 
 
 def _serve(server: socket.socket, parent: int) -> None:
@@ -96,7 +114,8 @@ def _serve(server: socket.socket, parent: int) -> None:
     Each child's pidfd and its client connection are watched beside the socket: when the child
     exits its answer goes back at once; when the client hangs up first (Ctrl-C or SIGTERM reached
     the cell job's supervisor, or it was killed), the child is stopped at once, because it lives
-    in the server's session and no signal from the terminal reaches it.
+    in the server's session and no signal from the terminal reaches it; when the client asks for
+    a stop (its time limit passed), the child is stopped and the client gets its answer.
     """
     import selectors
 
@@ -134,7 +153,9 @@ def _serve(server: socket.socket, parent: int) -> None:
                     continue  # both of a child's descriptors were ready in one round
                 elif kind == "child":
                     finish(pid, os.waitpid(pid, 0)[1])
-                elif not children[pid][1].recv(1, socket.MSG_PEEK):  # EOF: the supervisor is gone
+                elif _client_asks(children[pid][1]):  # a stop: the cell's time limit passed
+                    finish(pid, _stop(pid))
+                else:  # EOF: the supervisor is gone
                     _stop(pid)
                     finish(pid, None)
     finally:
@@ -144,16 +165,23 @@ def _serve(server: socket.socket, parent: int) -> None:
         selector.close()
 
 
-def _fork_request(connection: socket.socket) -> int:
-    """Receive one cell request and fork its child; the server keeps none of the passed
-    descriptors (the child has its own copies)."""
-    request, log_fd, notice = _receive(connection)
+def _client_asks(connection: socket.socket) -> bool:
+    """The client sent something (a stop request), rather than hanging up."""
     try:
-        return _fork_child(request, log_fd, notice)
+        return bool(connection.recv(64))
+    except OSError:
+        return False
+
+
+def _fork_request(connection: socket.socket) -> int:
+    """Receive one cell request and fork its keeper; the server keeps none of the passed
+    descriptors (the keeper has its own copies)."""
+    request, fds = _receive(connection)
+    try:
+        return _fork_child(request, fds, connection)
     finally:
-        for fd in (log_fd, notice):
-            if fd is not None:
-                os.close(fd)
+        for fd in fds.values():
+            os.close(fd)
 
 
 def _serve_one_at_a_time(server: socket.socket, parent: int) -> None:
@@ -167,7 +195,8 @@ def _serve_one_at_a_time(server: socket.socket, parent: int) -> None:
             try:
                 status = _wait_polling(pid, connection)
             finally:
-                _stop(pid)
+                stopped = _stop(pid)
+            status = stopped if status == "stop" else status
             if status is not None:
                 connection.sendall((json.dumps({"returncode": _exit_code(status)}) + "\n").encode())
 
@@ -176,28 +205,28 @@ def _exit_code(status: int) -> int:
     return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
 
-def _fork_child(request: dict, log_fd: int | None, notice_fd: int | None) -> int:
-    """Fork a child that runs the cell (output to the job's log); return its pid."""
-    from speedatlas.measure.process import runner
+def _fork_child(request: dict, fds: dict[str, int], connection: socket.socket) -> int:
+    """Fork the cell's keeper, which forks the process that runs the cell (output to the job's
+    log); return the keeper's pid."""
+    from speedatlas.measure.process import keeper, runner
+    from speedatlas.measure.process.notice import NOTICE_ENV
+    from speedatlas.measure.process.time_limit import CLOCK_ENV
 
+    server = os.getpid()
     pid = os.fork()
-    if pid == 0:  # child
+    if pid == 0:  # the keeper
         code = 1
         try:
-            if log_fd is not None:
-                os.dup2(log_fd, 1)
-                os.dup2(log_fd, 2)
-            if notice_fd is not None:  # the terminal: where "could not write the cell" must be seen
-                from speedatlas.measure.process.notice import NOTICE_ENV
-
-                os.environ[NOTICE_ENV] = str(notice_fd)
+            connection.close()  # the server answers; the cell's processes need no copy
+            if "log" in fds:
+                os.dup2(fds["log"], 1)
+                os.dup2(fds["log"], 2)
+            if "notice" in fds:  # the terminal: where "could not write the cell" must be seen
+                os.environ[NOTICE_ENV] = str(fds["notice"])
+            if "clock" in fds:
+                os.environ[CLOCK_ENV] = str(fds["clock"])
             runner.mark_process_start(time.perf_counter(), launcher="forkserver")
-            spec = request["spec"]
-            runner.inject_fault(spec)
-            runner.run_cell(spec, request["out"], spec.get("protocol", 0))
-            code = 0
-        except runner.CellWriteError as error:
-            code = runner.report_write_error(error)
+            keeper.keep(lambda: _run_cell(request), server, hand_over=[fds[k] for k in ("clock",) if k in fds])
         finally:
             try:
                 sys.stdout.flush()
@@ -207,51 +236,68 @@ def _fork_child(request: dict, log_fd: int | None, notice_fd: int | None) -> int
     return pid
 
 
-def _wait_polling(pid: int, connection: socket.socket) -> int | None:
-    """The child's wait status, or None when the client hung up first."""
+def _run_cell(request: dict) -> NoReturn:
+    """In the cell's process: run the cell, write its file, exit."""
+    from speedatlas.measure.process import runner
+
+    code = 1
+    try:
+        spec = request["spec"]
+        runner.inject_fault(spec)
+        runner.run_cell(spec, request["out"], spec.get("protocol", 0))
+        code = 0
+    except runner.CellWriteError as error:
+        code = runner.report_write_error(error)
+    except SystemExit as stop:  # sys.exit() in the cell: the status a fresh interpreter would exit with
+        code = 0 if stop.code is None else stop.code if isinstance(stop.code, int) else 1
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _wait_polling(pid: int, connection: socket.socket) -> int | str | None:
+    """The child's wait status; "stop" when the client asks for a stop, None when it hung up first."""
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
             return status
         readable, _, _ = select.select([connection], [], [], 0.05)
-        if readable and not connection.recv(1, socket.MSG_PEEK):
-            return None
+        if readable:
+            return "stop" if _client_asks(connection) else None
 
 
-def _stop(pid: int, grace_s: float = 2.0) -> None:
-    """Stop a child that is still running: SIGTERM (it removes its temporary file), then SIGKILL."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            if os.waitpid(pid, os.WNOHANG)[0]:
-                return
-            os.kill(pid, sig)
-        except ChildProcessError:
-            return
-        deadline = time.monotonic() + grace_s
-        while time.monotonic() < deadline:
-            try:
-                if os.waitpid(pid, os.WNOHANG)[0]:
-                    return
-            except ChildProcessError:
-                return
-            time.sleep(0.02)
+def _stop(pid: int, grace_s: float = 5.0) -> int | None:
+    """Stop a cell's keeper that is still running (SIGTERM: it stops the cell's process, which
+    removes its temporary file, and all it started), SIGKILL if it takes longer than `grace_s`;
+    its wait status (None if it was reaped already)."""
+    return children.stop_pid(pid, grace_s)
 
 
-def request_cell(path: str, spec: dict, out: str) -> int:
-    """Client side (used by the supervisor): run one cell through the server.
+def request_cell(path: str, spec: dict, out: str, clock: Clock, limit_s: float) -> tuple[int, float | None]:
+    """Client side (used by the supervisor): run one cell through the server; its exit status,
+    and the seconds it had held the lock when it was stopped for passing `limit_s` (else None).
 
     Our stderr (the job's log) travels with the request, so the cell's output lands in its log,
-    and so does the terminal's descriptor (speedatlas.measure.process.notice) where there is one.
+    and so do the clock's write end and the terminal's descriptor (speedatlas.measure.process.notice)
+    where there is one.
     """
     from speedatlas.measure.process.notice import notice_fd
 
-    terminal = notice_fd()
+    fds = {"log": sys.stderr.fileno(), "clock": clock.write_fd, "notice": notice_fd()}
+    fds = {name: fd for name, fd in fds.items() if fd is not None and fd >= 0}
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
         client.connect(path)
-        message = json.dumps({"spec": spec, "out": os.path.abspath(out)}).encode()
-        socket.send_fds(client, [message], [sys.stderr.fileno()] + ([terminal] if terminal is not None else []))
+        message = json.dumps({"spec": spec, "out": os.path.abspath(out), "fds": list(fds)}).encode()
+        socket.send_fds(client, [message], list(fds.values()))
+        clock.handed_over()
+        held_s = clock.wait(client.fileno(), limit_s)
+        if held_s is not None:
+            client.sendall(b"stop\n")
         answer = _read_line(client)
-    return int(json.loads(answer)["returncode"])
+    return int(json.loads(answer)["returncode"]), held_s
 
 
 def main(argv: list[str] | None = None) -> int:

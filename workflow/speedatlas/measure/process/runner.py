@@ -22,7 +22,7 @@ import sys  # noqa: E402
 from typing import Any  # noqa: E402
 
 from speedatlas import cellkey  # noqa: E402 - standard library only
-from speedatlas.measure.process import gpu_slot, machine_lock, receipts  # noqa: E402 - standard library only
+from speedatlas.measure.process import gpu_slot, lifeline, machine_lock, receipts, time_limit  # noqa: E402 - standard library only
 from speedatlas.measure.protocol.rows import error_text  # noqa: E402
 
 # Set by the supervisor in the spec it hands on: its time.perf_counter() at start. perf_counter is
@@ -92,6 +92,7 @@ def run_cell(spec: dict[str, Any], out: str, protocol: int) -> str:
     base = cellkey.row_columns(spec, protocol)
     try:
         with gpu_slot.hold(spec["device"], machine_lock.lock_path(), prefer=prefer) as held:
+            time_limit.start_clock()  # the supervisor counts the cell's time limit from here
             rows = measure(spec, base, held.waited_s, held)
     except Exception as exc:  # noqa: BLE001 - e.g. torch fails to import in this environment
         rows = [{**base, "status": "error", "error": error_text(exc)}]
@@ -166,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="path of the cell's Parquet file")
     args = parser.parse_args(argv)
     spec = json.loads(args.spec)
+    lifeline.watch()  # the supervisor gone (even by SIGKILL): this process and its group end
     inject_fault(spec)
     try:
         status = run_cell(spec, args.out, spec.get("protocol", 0))

@@ -52,7 +52,8 @@ asynchronously and an unsynchronised timer measures only how fast work is queued
 one raw sample (seconds per step), all stored; Python's garbage collector is off during them.
 A cell's processes (fresh, each with its own warm-up) are separate jobs run in rounds across the
 study, so a disturbance of a few seconds hits one process of many cells rather than every
-process of one. A cell's value is the geometric mean of its processes' medians with a
+process of one (a study of more than 1,000 cells runs a cell's processes back to back instead:
+Snakemake would take minutes to plan one job per process). A cell's value is the geometric mean of its processes' medians with a
 {confidence:.0%} interval for where a rerun of the cell should land (see below; a cell of one
 process gets a bootstrap interval of its median, {resamples} resamples); speed-ups are ratios of
 the two cells' values with an interval that carries both sides' uncertainty. Figures are printed

@@ -6,6 +6,7 @@ puts them in order.
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 import pandas as pd
@@ -256,8 +257,9 @@ def resolved_config(study: dict[str, Any]) -> str:
 
 def reproduce(cells: pd.DataFrame, study: dict[str, Any]) -> str:
     configs = study.get("configfiles") or ["config/config.yaml"]
-    # last on the line: --configfile takes several files and would swallow a target after it
-    option = "--configfile " + " ".join(configs)
+    # last on the line: --configfile takes several files and would swallow a target after it;
+    # quoted where a shell would split or expand the path ("my configs/study 1.yaml")
+    option = "--configfile " + " ".join(shlex.quote(config) for config in configs)
     commits = []
     for machine, group in cells.groupby("machine", sort=True):
         commits.append(f"`{machine}`: `{_join(group['pipeline_commit'])}`")
@@ -267,7 +269,8 @@ def reproduce(cells: pd.DataFrame, study: dict[str, Any]) -> str:
         f"the machine `{study['machine']}`:\n\n"
         "```sh\n"
         f"uv run snakemake --cores 1 {option}            # the study: cells, tables, plots, this report\n"
-        f"uv run snakemake --cores 1 --report results/report.html {option}   # Snakemake's HTML report\n"
+        f"uv run snakemake --cores 1 --report results/studies/{study.get('study', 'default')}/report.html {option}"
+        "   # Snakemake's HTML report\n"
         f"uv run snakemake --cores 1 publish {option}    # a self-contained copy in results/publish/{name}/\n"
         "```\n\n"
         "Other machines' result sets are included by path (`include_results`), so copy them first. The "

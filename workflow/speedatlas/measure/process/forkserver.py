@@ -59,7 +59,7 @@ def serve(path: str, parent: int) -> None:
     server.bind(path)
     server.listen(16)
     server.settimeout(1.0)
-    print(f"speedatlas forkserver ready on {path}", file=sys.stderr, flush=True)
+    # the launcher waits for the socket file itself: no "ready" line to clutter a run's progress
     try:
         if hasattr(os, "pidfd_open"):
             _serve(server, parent)

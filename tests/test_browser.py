@@ -81,7 +81,7 @@ def study(tmp_path_factory) -> Path:
     config = write_config(directory, {**LOCAL, "include_results": [str(directory / "h100")]})
     snakemake(directory, config, "--cores", "2")
     snakemake(directory, config, "--cores", "1", "publish")
-    snakemake(directory, config, "--cores", "1", "--report", "results/report.html")
+    snakemake(directory, config, "--cores", "1", "--report", "results/studies/config/report.html")
     return directory
 
 
@@ -146,8 +146,8 @@ def test_published_index_html_renders_in_chromium(study, browser):
 def test_snakemake_report_shows_the_report_text(study, browser):
     """Snakemake's report shows an HTML item in a frame loaded from a data: URL: the study's report
     must be readable there (a Markdown item was only a download link that did nothing)."""
-    report_md = (study / "results" / "report.md").read_text()
-    browser.open((study / "results" / "report.html").as_uri(), settle=1.0)
+    report_md = (study / "results" / "studies" / "config" / "report.md").read_text()
+    browser.open((study / "results" / "studies" / "config" / "report.html").as_uri(), settle=1.0)
     browser.wait_for("typeof app !== 'undefined' && document.querySelectorAll('a').length > 5")
     # the start page points to the report
     assert "Read the study's report first" in browser.evaluate("document.body.innerText")

@@ -40,7 +40,6 @@ CANNOT_RUN = {
     "sinfo; srun hostname; sbatch --wrap 'hostname'": "needs a SLURM cluster",
     "sudo tests/cluster/slurm_down.sh": "stops SLURM daemons (tests/test_slurm.py runs it)",
     "sudo tests/cluster/slurm_down.sh --purge": "stops SLURM daemons (tests/test_slurm.py runs it)",
-    "uv run snakemake --cores 1 --forcerun results/cells/…/cell.parquet": "'…' stands for a cell's key",
     "uv run --no-dev snakemake ...": "'...' stands for the reader's arguments",
 }
 

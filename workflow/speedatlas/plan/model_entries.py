@@ -9,7 +9,7 @@ starts, and turns it into the canonical `model_source` a cell carries in its par
       input: {kind: image, size: 96}      # or {kind: tokens, length: 128, vocab: 30522}
 
 The factory's source file is hashed into the cell's params, so editing it reruns exactly its
-cells. Modules the factory file imports are not tracked (say so in the README). The factory is
+cells. Modules the factory file imports are not tracked (docs/models.md says so). The factory is
 never imported here: the function's presence is checked on the file's syntax tree (`ast`), so a
 config check costs no torch import and runs no user code.
 """

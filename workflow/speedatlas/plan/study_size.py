@@ -10,7 +10,7 @@ its config says it means it (`max_cells` at or above its size).
 The time is a floor, not a forecast: what each cell process costs before its first timed step,
 about 1 s forked from the fork server and 3 s as a fresh interpreter (measured: 1.2 s forked and
 10.3 s fresh on the H100 machine, 2.0 s forked on the 2-core machine, 3–10 s to import torch and
-torchvision there; README, "Per-cell start-up cost"). Warm-up and timed steps depend on the model
+torchvision there; docs/measurements.md, "Per-cell start-up"). Warm-up and timed steps depend on the model
 and the device, unknown before a cell is measured, and come on top.
 
 Plan side: standard library only (and the matrix).

@@ -164,7 +164,7 @@ class CudaDevice(Device):
 
 
 # What the mps path needs today: the locked torch's macOS wheels are arm64 only and need
-# macOS 14+ (README, "Running on a Mac"); MPS itself exists from macOS 12.3.
+# macOS 14+ (docs/mac.md); MPS itself exists from macOS 12.3.
 MPS_REQUIREMENT = "an Apple Silicon Mac with macOS 14 or newer and an arm64 (not x86_64/Rosetta) Python"
 
 

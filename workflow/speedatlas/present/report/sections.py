@@ -158,7 +158,7 @@ def timed_beside_others(cells: pd.DataFrame) -> str:
         "machine timed a cell (`concurrency: device`). Each GPU had its own lock and its own host cores, but "
         "the GPUs share the host's memory bandwidth, PCIe and power budget: treat these cells as measured "
         "beside busy neighbours unless `benchmarks/interference.py` showed this machine's ratios within 2% "
-        "(see the README, \"One timing job per GPU\"). Rerun a cell alone with `concurrency: machine` and "
+        "(see docs/cluster.md, \"Several GPUs in one machine\"). Rerun a cell alone with `concurrency: machine` and "
         "`--forcerun` to compare.\n\n" + markdown_table(view.sort_values(["machine", "device", "model"]))
     )
 

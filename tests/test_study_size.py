@@ -62,3 +62,35 @@ def test_the_summary_counts_what_is_left(tmp_path, monkeypatch):
     (tmp_path / cells[-1].path).parent.mkdir(parents=True)
     (tmp_path / cells[-1].path).write_bytes(b"")
     assert study_size.summary(cells, forks=True) == f"speedatlas: {len(cells)} cells in this study, all measured"
+
+
+def test_a_file_measured_for_other_settings_is_counted_as_to_measure(tmp_path, monkeypatch):
+    """Two studies giving one cell key different settings (here the input size) take turns
+    measuring it: the start-up line must say so instead of "all measured"."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from speedatlas import cellkey
+    from speedatlas.plan import stale_cells
+
+    monkeypatch.chdir(tmp_path)
+    config = prepare({**CONFIG, "torch_versions": ["current"], "workload": "synthetic"}, known_models=["resnet18", "alexnet"])
+    cells = matrix.expand(config)
+    wanted = {cell.path: cellkey.spec_sha256(cell.spec()) for cell in cells}
+    for i, cell in enumerate(cells):
+        (tmp_path / cell.path).parent.mkdir(parents=True)
+        recorded = "another study's spec" if i < 2 else wanted[cell.path]
+        pq.write_table(pa.table({"spec_sha256": [recorded, recorded]}), tmp_path / cell.path)
+    stale = stale_cells.measured_for_other_settings(wanted)
+    assert sorted(stale) == sorted(cell.path for cell in cells[:2])
+    line = study_size.summary(cells, forks=True, stale=stale)
+    assert line.startswith(f"speedatlas: {len(cells)} cells in this study, 2 to measure (2 of them measured before "
+                           "for other settings: input size, timing or a factory's arguments differ): at least ")
+    # a file without the column (an older pipeline's) or unreadable counts as measured; past the
+    # limit nothing is read and the line says the settings were not checked
+    pq.write_table(pa.table({"x": [1]}), tmp_path / cells[0].path)
+    (tmp_path / cells[1].path).write_bytes(b"not parquet")
+    assert stale_cells.measured_for_other_settings(wanted) == []
+    assert stale_cells.measured_for_other_settings(wanted, limit=len(cells) - 1) is None
+    assert study_size.summary(cells, forks=True, stale=None).endswith(
+        "all measured (their settings not checked: a cell measured for other settings is measured again)")

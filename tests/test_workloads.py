@@ -72,7 +72,7 @@ def test_nested_defaults_are_filled():
         ({"data": {"workers": 2}}, ["workers", "did you mean 'num_workers'"]),
         ({"data": {"epochs": 0}}, ["data.epochs", "0"]),
         ({"data": {"download": "yes"}}, ["data.download", "'yes'", "boolean"]),
-        ({"dtype_support": {"model": "resnet19"}}, ["dtype_support.model", "resnet19", "resnet18"]),
+        ({"dtype_support": {"enabled": True, "model": "resnet19"}}, ["dtype_support.model", "resnet19", "resnet18"]),
         ({"dtype_support": {"methods": ["autocast", "amp"]}}, ["dtype_support.methods[1]", "'amp'", "autocast, cast"]),
         ({"dtype_support": {"tolerance": {"float16": 0}}}, ["dtype_support.tolerance.float16", "0"]),
     ],
@@ -87,7 +87,8 @@ def test_mistakes_name_key_and_value(config, fragments):
 
 
 def test_a_probe_per_device_and_torch_version_covering_every_dtype():
-    config = prepare({"models": ["resnet18"], "devices": ["cpu", "mps"], "torch_versions": ["current", "2.5"]}, MODELS)
+    config = prepare({"models": ["resnet18"], "devices": ["cpu", "mps"], "torch_versions": ["current", "2.5"],
+                      "dtype_support": {"enabled": True}}, MODELS)
     jobs = support_jobs.expand(config)
     assert len(jobs) == 4 and len({j.path for j in jobs}) == 4
     spec = json.loads(jobs[0].spec())

@@ -102,8 +102,6 @@ if workflow.is_main_process:
             print(line, file=sys.stderr)
     except quarantine.CannotSetAside as error:
         raise WorkflowError(f"speedatlas: {error}") from None
-    # the cells, those still to measure and a floor under their time, said up front
-    print(study_size.summary(CELLS, launcher.wanted(STUDY["launcher"])), file=sys.stderr)
 SUPPORT_JOBS = support_jobs.expand(STUDY)
 SUPPORT_BY_PATH = {job.path: job for job in SUPPORT_JOBS}
 try:

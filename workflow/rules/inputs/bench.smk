@@ -88,3 +88,20 @@ def get_device(wildcards):
 
 def get_cell_files():
     return [cell.path for cell in CELLS]
+
+
+# The cells, those still to measure (a file measured for other settings included) and a floor
+# under their time, said up front.
+if workflow.is_main_process:
+    from speedatlas.plan import stale_cells  # noqa: E402
+
+    print(
+        study_size.summary(
+            CELLS,
+            launcher.wanted(STUDY["launcher"]),
+            stale_cells.measured_for_other_settings(
+                {c.path: cellkey.spec_sha256(cell_spec(c)) for c in CELLS if os.path.exists(c.path)}
+            ),
+        ),
+        file=sys.stderr,
+    )

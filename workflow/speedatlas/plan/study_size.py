@@ -64,15 +64,20 @@ def check(config: dict[str, Any], forks: bool) -> int:
     return count
 
 
-def summary(cells: Sequence[matrix.Cell], forks: bool) -> str:
-    """One line for the terminal: the cells, those still to measure, and a floor under their time."""
+def summary(cells: Sequence[matrix.Cell], forks: bool, stale: Sequence[str] | None = ()) -> str:
+    """One line for the terminal: the cells, those still to measure (no file yet, or a file measured
+    for other settings: `stale`, None when not checked), and a floor under their time."""
+    again = set(stale or ())
     todo: dict[tuple[str, int], int] = {}
     for cell in cells:
-        if not os.path.exists(cell.path):
+        if cell.path in again or not os.path.exists(cell.path):
             todo[(cell.torch, cell.pilot)] = todo.get((cell.torch, cell.pilot), 0) + 1  # the fewest it takes
     left = sum(todo.values())
+    because = (f" ({len(again):,} of them measured before for other settings: input size, timing or a "
+               "factory's arguments differ)" if again else "")
     if not left:
-        return f"speedatlas: {len(cells):,} cells in this study, all measured"
+        unchecked = " (their settings not checked: a cell measured for other settings is measured again)"
+        return f"speedatlas: {len(cells):,} cells in this study, all measured" + ("" if stale is not None else unchecked)
     floor = floor_seconds([(torch, processes, n) for (torch, processes), n in todo.items()], forks)
-    return (f"speedatlas: {len(cells):,} cells in this study, {left:,} to measure: at least {duration(floor)} "
-            "(cell start-up alone; the timed steps come on top)")
+    return (f"speedatlas: {len(cells):,} cells in this study, {left:,} to measure{because}: at least "
+            f"{duration(floor)} (cell start-up alone; the timed steps come on top)")

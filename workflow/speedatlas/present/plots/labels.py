@@ -50,7 +50,7 @@ def label_keys(frame: pd.DataFrame, shown: Iterable[str], always: Sequence[str] 
     marker, row or panel, plus `always` (the batch size: the one key a reader looks for)."""
     shown = set(shown)
     keys = [k for k in varying(frame) if k not in shown]
-    return [k for k in LABEL_KEYS if k in keys or (k in always and k not in shown)]
+    return [k for k in LABEL_KEYS if k in keys or (k in always and k not in shown and k in frame)]
 
 
 def _overlaps(box: Bbox, others: list[Bbox]) -> bool:

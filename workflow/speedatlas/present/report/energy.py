@@ -121,7 +121,10 @@ def energy_section(cells: pd.DataFrame, speedups: pd.DataFrame, confidence: floa
                  .rename(columns={"reason": "why no energy"}))
         out.append("### Cells without energy\n")
         out.append("Turn a source on as described above, then measure these cells again: an energy source "
-                   "is not part of a cell's settings, so nothing reruns by itself (`snakemake --forcerun "
-                   "bench`, or delete their cell files).\n")
+                   "is not part of a cell's settings, so nothing reruns by itself. `snakemake --forcerun "
+                   "bench` measures every cell of the study again; for some cells only, delete each one's "
+                   "process files (`results/processes/…/`, the folder of its key) and its "
+                   "`results/cells/…/cell.parquet` (a cell file alone is only merged again from its "
+                   "process files).\n")
         out.append(markdown_table(table))
     return "\n".join(out)

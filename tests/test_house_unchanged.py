@@ -6,7 +6,7 @@ bytes the flat package wrote before the move (tests/golden/house/, made with com
 One deliberate difference is in the golden report already: the resolved config lists every key
 (launcher, device_peaks and timing_by_device were missing from the hand-written list).
 If you change a table, plot or the report on purpose, regenerate the golden files with
-`SPEEDATLAS_UPDATE_GOLDEN=1 uv run pytest tests/test_house_unchanged.py` and say why in the commit.
+`SPEEDATLAS_UPDATE_GOLDEN=1 uv run pytest -m slow tests/test_house_unchanged.py` and say why in the commit.
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ def cell_specs(cells: list[str], device: str, input_size: int, warmup: int, repe
     out = {}
     for text in cells:
         model, mode, dtype, batch = text.split(":")[:4]
-        config = prepare({"machine": "variance", "devices": [device], "models": [model], "batch_sizes": [int(batch)],
+        config = prepare({"machine": "variance", "devices": [device], "baseline_device": device, "models": [model], "batch_sizes": [int(batch)],
                           "dtypes": [dtype], "modes": [mode], "input_size": input_size, "cpu_threads": threads,
                           "timing": {"warmup": warmup, "repeats": repeats, "steps_per_repeat": 1, "processes": 1},
                           "energy": {"enabled": False}, "dtype_support": {"enabled": False}},

@@ -476,3 +476,31 @@ def test_snakemake_report_page_shows_file_links_as_text(tmp_path):
     assert "<p>SVG <strong>tables</strong> <a href=\"https://example.org\">web</a> <a href=\"#r\">top</a></p>" in page
     assert 'src="data:image/png;base64,' in page
     assert '<a href="plots/p.svg">SVG</a>' in html_page.to_html(md, base=tmp_path)  # index.html keeps them
+
+
+def test_cells_short_of_their_precision_are_said_in_the_summary_and_how_far():
+    """A host-bound cell whose processes disagree by ±44% cannot reach ±5% with any practical
+    number of processes: the summary names it, and the note says what the pilot asked for rather
+    than advising a larger budget (measured so on a lent H100, 2026-12-06)."""
+    from speedatlas.present.report import intervals
+
+    base = {"machine": "h100", "device": "cuda", "mode": "infer", "status": "ok", "precision_target": 0.05,
+            "pilot_processes": 4, "noisy": False}
+    cells = pd.DataFrame([
+        {**base, "model": "resnet18", "batch_size": 4, "processes": 10, "precision": 0.44, "precision_met": False,
+         "precision_limited_by": "max_processes", "wanted_processes": 562},
+        {**base, "model": "mobilenet_v2", "batch_size": 4, "processes": 10, "precision": 0.12, "precision_met": False,
+         "precision_limited_by": "max_processes", "wanted_processes": 60},
+        {**base, "model": "resnet50", "batch_size": 64, "processes": 4, "precision": 0.01, "precision_met": True,
+         "precision_limited_by": None, "wanted_processes": 4},
+    ])
+    lines = findings.status_lines(cells)
+    assert lines == ["2 of 3 cells fell short of their precision target (the widest: resnet18 cuda infer batch 4, "
+                     "±44% for ±5% asked): figures involving them are rough; see 'Speed-ups'."]
+    note = intervals.precision_note(cells)
+    assert "2 of them fell short of the target (2 by max_processes)" in note
+    assert "would need 60 to 562 processes (median 311)" in note and "Raise timing.max_processes" not in note
+    # a cell just short of its target: a larger budget is the advice
+    near = cells.assign(wanted_processes=[14, 12, 4])
+    assert "Raise timing.max_processes" in intervals.precision_note(near)
+    assert findings.status_lines(cells.assign(precision_met=True)) == []

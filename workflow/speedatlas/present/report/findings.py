@@ -314,7 +314,8 @@ def _figure(row: pd.Series, with_cell: bool = False) -> str:
 
 
 def status_lines(cells: pd.DataFrame, explained: int = 0) -> list[str]:
-    """Cells that did not run (beyond the `explained` ones already named) and noisy cells."""
+    """Cells that did not run (beyond the `explained` ones already named), cells short of their
+    precision target, and noisy cells."""
     lines = []
     failed = cells[cells["status"] != "ok"]
     if len(failed) > explained:
@@ -324,6 +325,13 @@ def status_lines(cells: pd.DataFrame, explained: int = 0) -> list[str]:
                          "see 'Cells that did not run'.")
         else:
             lines.append(f"{len(failed)} of {len(cells)} cells did not run ({counts}); see 'Cells that did not run'.")
+    short = cells[(cells["status"] == "ok") & cells["precision_met"].eq(False)] if "precision_met" in cells else cells.iloc[0:0]
+    if len(short):
+        worst = short.sort_values("precision", ascending=False).iloc[0]
+        lines.append(f"{len(short)} of {int((cells['status'] == 'ok').sum())} cells fell short of their precision target "
+                     f"(the widest: {worst['model']} {worst['device']} {worst['mode']} batch {worst['batch_size']}, "
+                     f"±{worst['precision']:.0%} for ±{worst['precision_target']:.0%} asked): figures involving "
+                     "them are rough; see 'Speed-ups'.")
     noisy = cells[cells["noisy"].fillna(False).astype(bool)] if "noisy" in cells else cells.iloc[0:0]
     if len(noisy):
         verb, them = ("is", "it") if len(noisy) == 1 else ("are", "them")

@@ -64,12 +64,19 @@ def precision_note(cells: pd.DataFrame) -> str | None:
         why = short["precision_limited_by"].fillna("budget").value_counts()
         reasons = ", ".join(f"{n} by {reason}" for reason, n in why.items())
         worst = short.sort_values("precision", ascending=False).iloc[0]
+        wanted = short["wanted_processes"].dropna() if "wanted_processes" in short else short.iloc[0:0]["precision"]
         text += (
             f" {len(short)} of them fell short of the target ({reasons}); they report the precision they did reach "
             f"(column precision in 'All cells'; the widest: {worst['model']} {worst['device']} {worst['mode']} batch "
-            f"{worst['batch_size']}, ±{worst['precision']:.0%}). Raise timing.max_processes or timing.max_seconds, "
-            "or quiet the machine, to narrow them."
+            f"{worst['batch_size']}, ±{worst['precision']:.0%})."
         )
+        if len(wanted) and wanted.median() > 3 * counts.max():
+            text += (f" Their pilots say they would need {int(wanted.min()):,} to {int(wanted.max()):,} processes "
+                     "(median {:,}): their fresh processes disagree too much for any practical budget, which is "
+                     "typical of host-bound cells (†). Read their figures as rough: a quieter machine or a larger "
+                     "batch narrows them, more processes would not in practice.".format(int(wanted.median())))
+        else:
+            text += " Raise timing.max_processes or timing.max_seconds, or quiet the machine, to narrow them."
     else:
         text += " Every one of them reached it."
     return text

@@ -8,15 +8,25 @@
 # MLX's CUDA backend loads the CUDA 13 libraries that torch's wheels ship (site-packages/nvidia/*/lib),
 # so they go on LD_LIBRARY_PATH. Like device_study.sh: runs until done or SECONDS pass (then stops
 # snakemake as Ctrl-C would), leaves $OUT/study.tgz to resume from in the next call.
+#
+# mlx-cuda-13's wheel (about 90 MB) is more than one call carries (64 MiB with the repository). Split
+# it (split -b 24M X.whl X.whl.part-), put the parts in git-ignored folders, and carry them over
+# calls made while the machine stays warm, each call copying its parts out of the checkout:
+#   benchmarks/device_mlx.sh stage FOLDER      copies FOLDER/* to /tmp/wheels (outside the checkout)
+# A carried folder does not stay in the checkout for the next call (seen 2026-12-06: parts carried
+# in one call were gone in the next), /tmp does while the machine is warm.
 set -u
+if [ "$1" = stage ]; then
+    mkdir -p /tmp/wheels && cp "$2"/* /tmp/wheels/ && ls -l /tmp/wheels
+    exit $?
+fi
 config=$1; seconds=$2; resume=${3:-}
-# A wheel larger than one call carries may come in parts (split -b 50M X.whl X.whl.part-), carried
-# over several calls while the machine stays warm: put them back together first.
+# Put the parts back together, then install every wheel (once per machine).
 if [ ! -d /tmp/site/mlx ]; then
     mkdir -p /tmp/wheels
-    cp .whl/*.whl /tmp/wheels/ 2>/dev/null
-    for first in .whl/*.whl.part-aa; do
-        [ -e "$first" ] && cat "${first%aa}"* > "/tmp/wheels/$(basename "${first%.part-aa}")"
+    cp .whl/*.whl .whl/*.whl.part-* /tmp/wheels/ 2>/dev/null
+    for first in /tmp/wheels/*.whl.part-aa; do
+        [ -e "$first" ] && cat "${first%aa}"* > "${first%.part-aa}" && rm "${first%aa}"*
     done
     python3 -m pip install -q --no-index --no-deps --target /tmp/site /tmp/wheels/*.whl
 fi

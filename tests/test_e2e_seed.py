@@ -34,7 +34,7 @@ SEED = {
     "cpu_threads": 1,
     "data": {"images": 12, "num_workers": 1, "epochs": 2},
     "published": "published.csv",
-    "dtype_support": {"input_size": 16, "methods": ["autocast"], "train_steps": 2},
+    "dtype_support": {"enabled": True, "input_size": 16, "methods": ["autocast"], "train_steps": 2},
 }
 
 
@@ -85,12 +85,13 @@ def test_rerun_rules(seed_study):
     configfile = seed_study / "config.yaml"
     assert planned_jobs(seed_study, configfile) == {}
 
-    more = copy.deepcopy(SEED)
+    # the same study (its name would follow the config file's), one setting changed
+    more = {**copy.deepcopy(SEED), "study": "config"}
     more["data"]["images"] = 16
     jobs = planned_jobs(seed_study, write_config(seed_study, more, "images.yaml"))
     assert jobs["bench"] == 2 and "dtype_support" not in jobs  # only the mnist_epoch cells
 
-    probe = copy.deepcopy(SEED)
+    probe = {**copy.deepcopy(SEED), "study": "config"}
     probe["dtype_support"]["train_steps"] = 3
     jobs = planned_jobs(seed_study, write_config(seed_study, probe, "probe.yaml"))
     assert jobs["dtype_support"] == 2 and "bench" not in jobs and "aggregate" not in jobs

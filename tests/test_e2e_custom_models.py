@@ -85,7 +85,7 @@ def test_editing_a_factory_file_reruns_exactly_its_cells(custom_study):
 
 def test_publish_bundle_carries_the_factory_sources(custom_study):
     snakemake(custom_study, custom_study / "config.yaml", "--cores", "1", "publish")
-    bundle = custom_study / "results" / "publish" / "test"
+    bundle = custom_study / "results" / "publish" / "config"  # the study's name (its config file's)
     for name in ("tinynet.py", "tiny_lm.py", "broken.py"):
         assert (bundle / "config" / "models" / name).read_bytes() == (custom_study / "models" / name).read_bytes()
     manifest = (bundle / "manifest.json").read_text()

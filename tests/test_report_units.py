@@ -504,3 +504,18 @@ def test_cells_short_of_their_precision_are_said_in_the_summary_and_how_far():
     near = cells.assign(wanted_processes=[14, 12, 4])
     assert "Raise timing.max_processes" in intervals.precision_note(near)
     assert findings.status_lines(cells.assign(precision_met=True)) == []
+
+
+def test_efficiency_rows_name_the_variant_when_a_study_has_several():
+    """published/h100-variants' table had three rows per model that read the same (eager,
+    channels_last, compile): every key that varies gets a column."""
+    from speedatlas.present.report.efficiency import efficiency_markdown
+
+    rows = [{"machine": "h100", "torch_requested": "current", "model": "resnet50", "device": "cuda", "dtype": "bfloat16",
+             "mode": "infer", "batch_size": 128, "status": "ok", "variant": variant, "flops_per_step": 1.0463e12,
+             "achieved_tflops": tflops, "pct_of_peak": None, "peak_memory_bytes": 2**30, "peak_source": None}
+            for variant, tflops in (("eager", 68.07), ("channels_last", 97.9), ("compile", 142.21))]
+    table = efficiency_markdown(pd.DataFrame(rows))
+    assert "| model | variant | device | dtype | mode | batch |" in table
+    assert "| resnet50 | compile | cuda | bfloat16 | infer | 128 | 1046.3 | 142.21 |" in table
+    assert "| machine" not in table and "| torch" not in table  # one value each: no column

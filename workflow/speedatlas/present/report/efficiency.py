@@ -10,14 +10,20 @@ FIGURES = ("GFLOP/step", "TFLOP/s", "% of peak", "peak memory MiB")
 
 
 def efficiency_markdown(cells: pd.DataFrame) -> str:
+    """The section's note and table: one row per ok cell, with the machine, torch version and
+    variant where the study has several."""
     ok = cells[cells["status"] == "ok"]
     if ok.empty:
         return "_No cell ran._\n"
     missing = {"flops_per_step", "peak_memory_bytes", "achieved_tflops", "pct_of_peak", "peak_source"} - set(ok)
     ok = ok.assign(**{column: float("nan") for column in missing})  # tables made before these existed
+    # every key that tells two rows apart (variants of one model were rows that read the same)
+    varying = {name: ok[key] for key, name in (("machine", "machine"), ("torch_requested", "torch"), ("variant", "variant"))
+               if key in ok and ok[key].nunique() > 1}
     view = pd.DataFrame(
         {
             "model": ok["model"],
+            **varying,
             "device": ok["device"],
             "dtype": ok["dtype"],
             "mode": ok["mode"],

@@ -163,7 +163,7 @@ def test_a_checkout_under_a_folder_with_a_space_runs_and_prints_quoted_commands(
 
 def test_a_live_run_is_told_from_a_dead_one(tmp_path):
     # one cell of 2 x 1,000 steps; the live run is frozen (SIGSTOP) while its cell is being timed
-    config = {**ONE_CELL, "launcher": "process", "timing": {"warmup": 1, "repeats": 2, "steps_per_repeat": 1000}}
+    config = {**ONE_CELL, "launcher": "process", "timing": {"warmup": 1, "repeats": 2, "steps_per_repeat": 1000, "processes": 1}}
     configfile = write_config(tmp_path, config)
     env = isolated_env(tmp_path)
     run_lock, machine_lock = tmp_path / ".speedatlas" / "run.lock", tmp_path / "timing.lock"

@@ -52,6 +52,5 @@ rule torch_vs_mlx_md:
         "../../envs/speedatlas.yaml"
     params:
         confidence=STUDY["confidence"],
-        report_dir=STUDY_DIR,
     script:
         "../scripts/torch_vs_mlx_md.py"

@@ -20,6 +20,7 @@ import pandas as pd
 
 from speedatlas.analyze.machine_axis import AXIS as MACHINE_AXIS
 from speedatlas.present.report.failures import failure_groups
+from speedatlas.present.report.intervals import short_of_precision
 from speedatlas.present.formatting import (
     confidence_interval,
     count,
@@ -325,9 +326,9 @@ def status_lines(cells: pd.DataFrame, explained: int = 0) -> list[str]:
                          "see 'Cells that did not run'.")
         else:
             lines.append(f"{len(failed)} of {len(cells)} cells did not run ({counts}); see 'Cells that did not run'.")
-    short = cells[(cells["status"] == "ok") & cells["precision_met"].eq(False)] if "precision_met" in cells else cells.iloc[0:0]
+    short = short_of_precision(cells)
     if len(short):
-        worst = short.sort_values("precision", ascending=False).iloc[0]
+        worst = short.iloc[0]
         lines.append(f"{len(short)} of {int((cells['status'] == 'ok').sum())} cells fell short of their precision target "
                      f"(the widest: {worst['model']} {worst['device']} {worst['mode']} batch {worst['batch_size']}, "
                      f"±{worst['precision']:.0%} for ±{worst['precision_target']:.0%} asked): figures involving "

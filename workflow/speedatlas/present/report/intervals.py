@@ -41,6 +41,15 @@ def host_bound_note(cells: pd.DataFrame, host_bound_share: float) -> str | None:
     )
 
 
+def short_of_precision(cells: pd.DataFrame) -> pd.DataFrame:
+    """The ok cells that fell short of their precision target, the widest first (the summary and
+    the note below name the same cells)."""
+    if "precision_met" not in cells:
+        return cells.iloc[0:0]
+    short = cells[(cells["status"] == "ok") & cells["precision_met"].eq(False)]
+    return short.sort_values("precision", ascending=False)
+
+
 def precision_note(cells: pd.DataFrame) -> str | None:
     """How the precision rule sized the cells, and every cell it could not bring to the target
     (with the precision it did reach and what stopped it)."""
@@ -59,11 +68,11 @@ def precision_note(cells: pd.DataFrame) -> str | None:
         f"{counts.max()}, median {counts.median():g}), run in rounds across the study. Its interval uses the "
         "pilot's spread, which keeps its coverage exact although the number of processes was chosen from it."
     )
-    short = ruled[~ruled["precision_met"].fillna(True).astype(bool)] if "precision_met" in ruled else ruled.iloc[0:0]
+    short = short_of_precision(ruled)
     if len(short):
         why = short["precision_limited_by"].fillna("budget").value_counts()
         reasons = ", ".join(f"{n} by {reason}" for reason, n in why.items())
-        worst = short.sort_values("precision", ascending=False).iloc[0]
+        worst = short.iloc[0]
         wanted = short["wanted_processes"].dropna() if "wanted_processes" in short else short.iloc[0:0]["precision"]
         text += (
             f" {len(short)} of them fell short of the target ({reasons}); they report the precision they did reach "

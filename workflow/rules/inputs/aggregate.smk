@@ -13,4 +13,4 @@ def get_included_manifests():
 def get_cell_spec_hashes(wildcards):
     """{cell file: sha256 of the spec its job gets}: the aggregation checks each file's recorded
     spec_sha256 against it (speedatlas.analyze.cellcheck)."""
-    return {cell.path: cellkey.spec_sha256(cell_spec(cell)) for cell in CELLS}
+    return {cell.path: cell_spec_hash(cell) for cell in CELLS}

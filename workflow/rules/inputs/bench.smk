@@ -29,6 +29,18 @@ def cell_spec(cell):
     return spec
 
 
+CELL_SPEC_HASHES = {}
+
+
+def cell_spec_hash(cell):
+    """sha256 of the cell's spec, made once per cell: the start-up line and the aggregation both
+    compare it with what a cell file records."""
+    digest = CELL_SPEC_HASHES.get(cell.path)
+    if digest is None:
+        digest = CELL_SPEC_HASHES[cell.path] = cellkey.spec_sha256(cell_spec(cell))
+    return digest
+
+
 def get_cell_spec(wildcards):
     return cell_spec(cell_of(wildcards))
 
@@ -100,7 +112,7 @@ if workflow.is_main_process:
             CELLS,
             launcher.wanted(STUDY["launcher"]),
             stale_cells.measured_for_other_settings(
-                {c.path: cellkey.spec_sha256(cell_spec(c)) for c in CELLS if os.path.exists(c.path)}
+                {c.path: cell_spec_hash(c) for c in CELLS if os.path.exists(c.path)}
             ),
         ),
         file=sys.stderr,

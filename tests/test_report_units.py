@@ -271,6 +271,23 @@ def test_nothing_empty_is_embedded():
         assert absent not in text, absent
 
 
+def test_what_was_run_names_what_the_cells_ran():
+    """Models that all override batch_sizes (and add variants) ran none of the study's top-level
+    lists: the matrix paragraph names the batch sizes and variants of this machine's cells."""
+    from speedatlas.present.report import sections
+
+    cells, _ = local_study(batches=(8, 32), unavailable=())
+    cells.loc[cells["model"] == "alexnet", "variant"] = "mlx"
+    study = {"machine": "mac", "devices": ["cpu"], "baseline_device": "cpu", "torch_versions": ["current"],
+             "models": [{"name": "resnet18", "batch_sizes": [8]}, {"name": "alexnet", "batch_sizes": [32],
+                                                                   "variants": ["eager", "mlx"]}],
+             "batch_sizes": [4, 64], "dtypes": ["float32"], "modes": ["train", "infer"], "variants": ["eager"],
+             "input_size": 32}
+    text = sections.what_was_run(cells, study)
+    assert "batch sizes 8, 32;" in text and "variants eager, mlx;" in text, text
+    assert "batch sizes 4, 64" not in text
+
+
 def png_size(path) -> tuple[int, int]:
     data = open(path, "rb").read(24)
     assert data[:8] == b"\x89PNG\r\n\x1a\n"

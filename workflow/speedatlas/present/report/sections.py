@@ -67,12 +67,19 @@ def what_was_run(cells: pd.DataFrame, study: dict[str, Any]) -> str:
     """The matrix in one paragraph, plus the result sets of other machines."""
     counts = cells["status"].value_counts().sort_index()
     models = ", ".join(m if isinstance(m, str) else m["name"] for m in study["models"])
+    # Per-model batch sizes and variants replace the study's lists: name what this machine's
+    # cells ran (a study whose models all override batch_sizes ran none of the top-level ones).
+    own = cells[cells["machine"] == study["machine"]]
+    batches = sorted(own["batch_size"].dropna().astype(int).unique()) if len(own) else study["batch_sizes"]
+    listed = list(study["variants"]) + [v for m in study["models"] if isinstance(m, dict) for v in m.get("variants") or ()]
+    ran = set(own["variant"])
+    variants = [v for v in dict.fromkeys(listed) if v in ran] + sorted(ran - set(listed)) if len(own) else study["variants"]
     text = (
         f"{len(cells)} cells ({', '.join(f'{n} {s}' for s, n in counts.items())}). This machine, "
         f"`{study['machine']}`: models {models}; devices {', '.join(study['devices'])} (baseline "
-        f"{study['baseline_device']}); batch sizes {', '.join(map(str, study['batch_sizes']))}; dtypes "
+        f"{study['baseline_device']}); batch sizes {', '.join(map(str, batches))}; dtypes "
         f"{', '.join(study['dtypes'])}; modes {', '.join(study['modes'])}; variants "
-        f"{', '.join(study['variants'])}; torch {', '.join(study['torch_versions'])}; input "
+        f"{', '.join(variants)}; torch {', '.join(study['torch_versions'])}; input "
         f"{study['input_size']}×{study['input_size']}. Per-model overrides are in the config below.\n"
     )
     others = cells[cells["machine"] != study["machine"]]

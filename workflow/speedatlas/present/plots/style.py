@@ -36,11 +36,12 @@ def plain_number(value: float, _position=None) -> str:
     return f"{value:g}"
 
 
-def plain_log_ticks(axis) -> None:
-    """Ticks of a logarithmic axis at 1, 2 and 5 times powers of ten, labelled as plain numbers;
-    unlabelled minor ticks (labels at every minor tick overprint each other)."""
+def plain_log_ticks(axis, suffix: str = "") -> None:
+    """Ticks of a logarithmic axis at 1, 2 and 5 times powers of ten, labelled as plain numbers
+    (with `suffix`, e.g. "×" for speed-ups); unlabelled minor ticks (on an axis under a decade
+    wide matplotlib labels every minor tick, as 3×10^-1, and they overprint each other)."""
     axis.set_major_locator(mticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    axis.set_major_formatter(mticker.FuncFormatter(plain_number))
+    axis.set_major_formatter(mticker.FuncFormatter(lambda value, position: plain_number(value, position) + suffix))
     axis.set_minor_formatter(mticker.NullFormatter())
 
 

@@ -4,12 +4,11 @@ interval, from results/tables/torch_vs_mlx.parquet only."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
-from matplotlib.ticker import FuncFormatter
 import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from speedatlas.present.plots.style import MODE_TITLES, PALETTE, apply_style, placeholder, save
+from speedatlas.present.plots.style import MODE_TITLES, PALETTE, apply_style, placeholder, plain_log_ticks, save
 
 LABELS = {"mlx": "MLX vs torch eager", "mlx_compile": "mx.compile vs torch.compile"}
 
@@ -43,7 +42,7 @@ def torch_vs_mlx_plot(table: pd.DataFrame, png: str, svg: str | None = None) -> 
                     label=LABELS[variant])
     ax.axvline(1.0, color="0.3", linewidth=1)
     ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}×"))
+    plain_log_ticks(ax.xaxis, suffix="×")
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels(rows, fontsize=8)
     ax.invert_yaxis()

@@ -536,3 +536,23 @@ def test_efficiency_rows_name_the_variant_when_a_study_has_several():
     assert "| model | variant | device | dtype | mode | batch |" in table
     assert "| resnet50 | compile | cuda | bfloat16 | infer | 128 | 1046.3 | 142.21 |" in table
     assert "| machine" not in table and "| torch" not in table  # one value each: no column
+
+
+def test_a_mostly_slower_candidate_is_not_led_with_its_best_cell():
+    """published/h100-mlx: MLX is slower than torch eager in 12 of 16 pairs; the summary read
+    'mlx is 1.9× faster than eager for bert_base inference' (its one faster cell). It now leads
+    with the majority, then names the cells where the candidate is clearly faster."""
+    from conftest import REPO
+
+    tables_dir = REPO / "published" / "h100-mlx" / "tables"
+    speedups = pd.read_parquet(tables_dir / "speedups.parquet")
+    cells = pd.read_parquet(tables_dir / "cells.parquet")
+    first = findings.summary(cells, speedups, study={"machine": "h100", "devices": ["cuda"]})[0]
+    assert first.startswith("On cuda, eager is faster than mlx in 12 of 16 cells (median speed-up of mlx 0.52×"), first
+    assert "mlx is faster in 1, for bert_base inference at batch 32 (dtype float32): 1.9× (95% CI 1.4–2.6)" in first
+    assert first.endswith("; 3 cannot tell them apart.")
+    unclear = speedups.assign(significant=speedups["significant"] & (speedups["speedup"] < 1))
+    first = findings.summary(cells, unclear, study={"machine": "h100", "devices": ["cuda"]})[0]
+    assert "in no cell is mlx clearly faster (at best bert_base inference" in first and "4 cannot tell" in first
+    faster = speedups[speedups["axis"] == "dtype"]  # bfloat16 faster nearly everywhere: the usual sentence
+    assert findings.headline(faster, set(), False, 0.95).startswith("On cuda, bfloat16 is 5× faster than float32")

@@ -9,7 +9,8 @@ of each process's median step time (about its coefficient of variation), per cel
 median over host-bound cells (host share >= 0.9) and over the others. Every process goes
 through the real supervisor and runner, as a study's do. Rounds: process k of every candidate
 and every cell, then process k + 1, so a disturbance of some seconds hits one process of many
-cells and candidates, not all processes of one.
+cells and candidates, not all processes of one; within a round each cell's candidates run side by
+side, their order turning from round to round.
 
 Candidates (what differs from the baseline, which is protocol 1: garbage collector on, warm-up
 counted in steps only, the host thread free to migrate, processes forked from the fork server):
@@ -108,9 +109,14 @@ def measure(args) -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp, out.open("a") as sink:
             for round_ in range(args.processes):
-                for name in args.candidates:
-                    change = {k: (args.warmup_seconds if v is None else v) for k, v in CANDIDATES[name].items()}
-                    for label, spec in specs.items():
+                # Cell by cell, the candidates side by side in an order that turns each round: a
+                # candidate run after all others' cells meets other minutes of the machine (on the
+                # CPU, 2026-12-06, forked and fresh processes ran in windows a minute apart).
+                turn = round_ % len(args.candidates)
+                order = args.candidates[turn:] + args.candidates[:turn]
+                for label, spec in specs.items():
+                    for name in order:
+                        change = {k: (args.warmup_seconds if v is None else v) for k, v in CANDIDATES[name].items()}
                         if (round_, name, label) in done:
                             continue
                         run = {**spec, **BASELINE, **{k: v for k, v in change.items() if not k.startswith("_")}}

@@ -110,8 +110,7 @@ def measure(args) -> None:
         with tempfile.TemporaryDirectory() as tmp, out.open("a") as sink:
             for round_ in range(args.processes):
                 # Cell by cell, the candidates side by side in an order that turns each round: a
-                # candidate run after all others' cells meets other minutes of the machine (on the
-                # CPU, 2026-12-06, forked and fresh processes ran in windows a minute apart).
+                # candidate run after all the others' cells would meet other minutes of the machine.
                 turn = round_ % len(args.candidates)
                 order = args.candidates[turn:] + args.candidates[:turn]
                 for label, spec in specs.items():

@@ -554,5 +554,9 @@ def test_a_mostly_slower_candidate_is_not_led_with_its_best_cell():
     unclear = speedups.assign(significant=speedups["significant"] & (speedups["speedup"] < 1))
     first = findings.summary(cells, unclear, study={"machine": "h100", "devices": ["cuda"]})[0]
     assert "in no cell is mlx clearly faster (at best bert_base inference" in first and "4 cannot tell" in first
+    none = speedups.assign(significant=False)
+    first = findings.summary(cells, none, study={"machine": "h100", "devices": ["cuda"]})[0]
+    assert first.startswith("On cuda, mlx is slower than eager in most cells, in none clearly (median"), first
+    assert first.endswith("; 16 cannot tell them apart.")
     faster = speedups[speedups["axis"] == "dtype"]  # bfloat16 faster nearly everywhere: the usual sentence
     assert findings.headline(faster, set(), False, 0.95).startswith("On cuda, bfloat16 is 5× faster than float32")

@@ -146,14 +146,14 @@ def headline(group: pd.DataFrame, varying: set[str], several_machines: bool, con
 
 def mostly_slower(group: pd.DataFrame, best: pd.Series, candidate: str, baseline: str, varying: set[str],
                   confidence: float) -> str:
-    """A candidate slower in most cells is not led with its one best cell (h100-mlx's summary read
-    "mlx is 1.9× faster than eager" over 16 cells of median 0.52×): the majority first, then the
-    cells where the candidate is clearly faster."""
+    """A candidate slower in most cells is not led with its one best cell, which a reader would
+    take for the answer: the majority first, then the cells where the candidate is clearly faster."""
     faster = int((group["significant"] & (group["speedup"] > 1)).sum())
     slower = int((group["significant"] & (group["speedup"] < 1)).sum())
-    text = (f"{baseline} is faster than {candidate} in {slower} of {len(group)} cells (median speed-up of "
-            f"{candidate} {times(group['speedup'].median())}, range {times(group['speedup'].min())} to "
-            f"{times(group['speedup'].max())}); ")
+    lead = (f"{baseline} is faster than {candidate} in {slower} of {len(group)} cells" if slower
+            else f"{candidate} is slower than {baseline} in most cells, in none clearly")
+    text = (f"{lead} (median speed-up of {candidate} {times(group['speedup'].median())}, range "
+            f"{times(group['speedup'].min())} to {times(group['speedup'].max())}); ")
     best_cell = (f"{_cell(best, varying)}: {ratio_in_sentence(best['speedup'], best['ci_low'], best['ci_high'])} "
                  f"({confidence_interval(best['ci_low'], best['ci_high'], confidence)})")
     if faster:

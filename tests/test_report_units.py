@@ -560,3 +560,22 @@ def test_a_mostly_slower_candidate_is_not_led_with_its_best_cell():
     assert first.endswith("; 16 cannot tell them apart.")
     faster = speedups[speedups["axis"] == "dtype"]  # bfloat16 faster nearly everywhere: the usual sentence
     assert findings.headline(faster, set(), False, 0.95).startswith("On cuda, bfloat16 is 5× faster than float32")
+
+
+def test_rows_that_differ_only_in_variant_say_so():
+    """published/h100-mlx's 'All cells' and energy tables printed an eager and an MLX cell as two
+    rows that read the same: every cell table gets a variant column where variants vary."""
+    from conftest import REPO
+    from speedatlas.present.report import energy, sections
+
+    tables_dir = REPO / "published" / "h100-mlx" / "tables"
+    cells = pd.read_parquet(tables_dir / "cells.parquet")
+    speedups = pd.read_parquet(tables_dir / "speedups.parquet")
+    text = sections.all_cells(cells) + "\n" + energy.energy_section(cells, speedups)
+    tables = [block.splitlines() for block in text.split("\n\n") if block.startswith("| ")]
+    assert len(tables) == 3  # all cells, items per joule, energy ratio beside each speed-up
+    for header, _, *body in tables:
+        assert "| variant |" in header and len(body) >= 16
+        assert len(set(body)) == len(body), "two rows read the same"
+    one_variant = cells[cells["variant"] == "eager"]
+    assert "| variant |" not in sections.all_cells(one_variant)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from speedatlas.present.formatting import MISSING, markdown_table, number
+from speedatlas.present.report import rowkeys
 
 FIGURES = ("GFLOP/step", "TFLOP/s", "% of peak", "peak memory MiB")
 
@@ -17,9 +18,7 @@ def efficiency_markdown(cells: pd.DataFrame) -> str:
         return "_No cell ran._\n"
     missing = {"flops_per_step", "peak_memory_bytes", "achieved_tflops", "pct_of_peak", "peak_source"} - set(ok)
     ok = ok.assign(**{column: float("nan") for column in missing})  # tables made before these existed
-    # every key that tells two rows apart (variants of one model were rows that read the same)
-    varying = {name: ok[key] for key, name in (("machine", "machine"), ("torch_requested", "torch"), ("variant", "variant"))
-               if key in ok and ok[key].nunique() > 1}
+    varying = rowkeys.varying(ok, ("machine", "torch_requested", "variant"))
     view = pd.DataFrame(
         {
             "model": ok["model"],

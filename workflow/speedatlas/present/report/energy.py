@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from speedatlas.present.formatting import escape_markdown, format_ratio, interval, markdown_table, number
+from speedatlas.present.report import rowkeys
 
 SOURCES = """\
 Energy comes from each device's own cumulative counter, read around the timed blocks (never
@@ -84,7 +85,8 @@ def energy_section(cells: pd.DataFrame, speedups: pd.DataFrame, confidence: floa
     rows = ok[ok["energy_windows"].fillna(0) > 0]
     if not rows.empty:
         view = pd.DataFrame({
-            "model": rows["model"], "device": rows["device"], "dtype": rows["dtype"],
+            **rowkeys.varying(rows, ("machine", "torch_requested")),
+            "model": rows["model"], **rowkeys.varying(rows, ("variant",)), "device": rows["device"], "dtype": rows["dtype"],
             "mode": rows["mode"], "batch": rows["batch_size"], "source": rows["energy_source"],
             "items/s": rows["items_per_s"].map(lambda v: number(v, ".1f")),
             "items/J": [interval(v, lo, hi) for v, lo, hi in
@@ -102,7 +104,9 @@ def energy_section(cells: pd.DataFrame, speedups: pd.DataFrame, confidence: floa
         rows = speedups[speedups["energy_ratio"].notna()]
         view = pd.DataFrame({
             "axis": rows["axis"], "baseline → candidate": rows["baseline"] + " → " + rows["candidate"],
-            "model": rows["model"], "dtype": rows["dtype"], "mode": rows["mode"], "batch": rows["batch_size"],
+            **rowkeys.varying(rows, ("machine", "torch_requested")),
+            "model": rows["model"], **rowkeys.varying(rows, ("variant",)), "dtype": rows["dtype"], "mode": rows["mode"],
+            "batch": rows["batch_size"],
             "speed-up": [format_ratio(v, lo, hi) for v, lo, hi in zip(rows["speedup"], rows["ci_low"], rows["ci_high"])],
             "energy ratio": [format_ratio(v, lo, hi) if pd.notna(lo) and pd.notna(hi) else f"{v:.2f}×" for v, lo, hi in
                              zip(rows["energy_ratio"], rows["energy_ratio_low"], rows["energy_ratio_high"])],

@@ -14,6 +14,7 @@ import yaml
 
 from speedatlas.analyze.machine_axis import AXIS as MACHINE_AXIS
 from speedatlas.present.formatting import escape_markdown, interval, markdown_table, missing
+from speedatlas.present.report import rowkeys
 
 # Facts of a machine (one value per machine, several joined) and of each device on it.
 MACHINE_FACTS = {
@@ -229,13 +230,13 @@ def _precision(ok: pd.DataFrame) -> pd.Series:
 
 def all_cells(cells: pd.DataFrame) -> str:
     ok = cells[cells["status"] == "ok"]
-    several = cells["machine"].nunique() > 1
     view = pd.DataFrame(
         {
-            **({"machine": ok["machine"]} if several else {}),
-            # the same model/device/batch under two workloads (a resident batch, a whole epoch)
-            **({"workload": ok["workload"]} if cells["workload"].nunique() > 1 else {}),
+            # the same model/device/batch on two machines or under two workloads (a resident
+            # batch, a whole epoch)
+            **rowkeys.varying(ok, ("machine", "workload")),
             "model": ok["model"],
+            **rowkeys.varying(ok, ("variant",)),
             "device": ok["device"],
             "dtype": ok["dtype"],
             "mode": ok["mode"],

@@ -579,3 +579,26 @@ def test_rows_that_differ_only_in_variant_say_so():
         assert len(set(body)) == len(body), "two rows read the same"
     one_variant = cells[cells["variant"] == "eager"]
     assert "| variant |" not in sections.all_cells(one_variant)
+
+
+def test_cells_of_an_older_protocol_are_named():
+    """published/h100-variants' cells were measured with protocol 1; a study that includes them
+    beside its own protocol-2 cells said 'with the same protocol'. Now the machines table names
+    each machine's protocol and the report warns that Methodology describes only the newer one."""
+    from conftest import REPO
+    from speedatlas.plan import comparisons
+    from speedatlas.present.report import sections
+
+    old = resultsets.read_result_set(comparisons.locate(str(REPO / "published" / "h100-variants")))
+    own = resultsets.read_result_set(comparisons.locate(str(REPO / "published" / "h100-mlx"))).assign(machine="lab")
+    cells = tables.summarize_cells(pd.concat([old, own], ignore_index=True))
+    study = {"machine": "lab", "devices": ["cuda"], "baseline_device": "cuda", "batch_sizes": [64],
+             "dtypes": ["float32", "bfloat16"], "modes": ["train", "infer"], "variants": ["eager", "mlx"],
+             "torch_versions": ["current"], "models": ["resnet18"], "input_size": 224,
+             "include_results": ["published/h100-variants"]}
+    text = sections.what_was_run(cells, study)
+    assert "| h100 | 12 | 12 | cuda | resnet50 | 1 |" in text and "| lab | 32 | 32 |" in text and "| 2 |" in text
+    assert "same protocol" not in text
+    assert "Methodology below describes protocol 2; 12 cells of `h100` with protocol 1 (a fixed number" in text
+    alike = cells[cells["machine"] == "lab"]
+    assert "Not all cells" not in sections.what_was_run(alike, {**study, "include_results": ["elsewhere"]})

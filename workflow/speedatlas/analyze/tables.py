@@ -76,6 +76,8 @@ CELL_INFO = (
     "host_cpu",
     "cpu_governor",
     "cudnn_benchmark",
+    # which timing protocol measured the cell (a study may include cells of an older one)
+    "protocol",
 )
 
 

@@ -14,6 +14,7 @@ import yaml
 
 from speedatlas.analyze.machine_axis import AXIS as MACHINE_AXIS
 from speedatlas.present.formatting import escape_markdown, interval, markdown_table, missing
+from speedatlas.plan.matrix import PROTOCOL_VERSION
 from speedatlas.present.report import rowkeys
 
 # Facts of a machine (one value per machine, several joined) and of each device on it.
@@ -85,8 +86,8 @@ def what_was_run(cells: pd.DataFrame, study: dict[str, Any]) -> str:
     )
     others = cells[cells["machine"] != study["machine"]]
     if study.get("include_results") or len(others):
-        text += ("\nMachines in this study (the cells of other machines were measured there, with the same "
-                 "protocol, and merged here from their result sets):\n\n")
+        text += ("\nMachines in this study (the cells of other machines were measured there and merged here "
+                 "from their result sets; protocol: the timing protocol of their cells):\n\n")
         rows = []
         for machine, group in cells.groupby("machine", sort=True):
             rows.append({
@@ -95,12 +96,38 @@ def what_was_run(cells: pd.DataFrame, study: dict[str, Any]) -> str:
                 "ran": int((group["status"] == "ok").sum()),
                 "devices": ", ".join(sorted(group["device"].unique())),
                 "models": ", ".join(sorted(group["model"].unique())),
+                "protocol": _join(group["protocol"].astype("Int64")) if "protocol" in group else "unknown",
             })
         text += markdown_table(pd.DataFrame(rows))
         sources = study.get("include_results", [])
         if sources:
             text += "\nIncluded from: " + ", ".join(f"`{s}`" for s in sources) + ".\n"
+        text += older_protocols(cells)
     return text
+
+
+# What an earlier protocol did differently from the one Methodology describes (PROTOCOL_VERSION).
+EARLIER_PROTOCOLS = {
+    1: "a fixed number of processes per cell, run back to back, the garbage collector on, the warm-up "
+       "counted in steps only, and an interval from a two-level bootstrap",
+}
+
+
+def older_protocols(cells: pd.DataFrame) -> str:
+    """A warning where some ok cells were measured with an earlier protocol than Methodology
+    describes (an included result set of older cells): their figures came about differently."""
+    if "protocol" not in cells:
+        return ""
+    ok = cells[(cells["status"] == "ok") & cells["protocol"].notna()]
+    older = ok[ok["protocol"].astype(int) < PROTOCOL_VERSION]
+    if older.empty:
+        return ""
+    parts = []
+    for (protocol, machine), group in older.groupby([older["protocol"].astype(int), "machine"], sort=True):
+        how = EARLIER_PROTOCOLS.get(protocol, "see docs/timing.md")
+        parts.append(f"{len(group)} cells of `{machine}` with protocol {protocol} ({how})")
+    return (f"\n**Not all cells were measured the same way.** Methodology below describes protocol "
+            f"{PROTOCOL_VERSION}; " + "; ".join(parts) + ". Compare their figures with that in mind.\n")
 
 
 def cross_machine_method(speedups: pd.DataFrame, study: dict[str, Any]) -> str:
@@ -109,7 +136,8 @@ def cross_machine_method(speedups: pd.DataFrame, study: dict[str, Any]) -> str:
         return ""
     baselines = ", ".join(f"`{b}`" for b in study.get("cross_machine_baselines", []))
     return (
-        "**Across machines.** Each machine's cells were timed on that machine, with the same protocol, "
+        "**Across machines.** Each machine's cells were timed on that machine, with the protocol named under "
+        "'What was run', "
         "and carry their own environment (below). A speed-up across machines compares a machine/device "
         f"with a baseline machine/device ({baselines}; key `cross_machine_baselines`) for cells whose "
         "other keys are equal: model, batch size, dtype, mode, variant and requested torch version "

@@ -10,10 +10,19 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-# (column of the tables, its header), in reading order.
-KEYS = (("machine", "machine"), ("workload", "workload"), ("torch_requested", "torch"), ("variant", "variant"))
+# Row keys in reading order, with the header each gets (the speed-up tables use them all).
+ROW_KEYS = {
+    "machine": "machine",
+    "workload": "workload",
+    "torch_requested": "torch",
+    "device": "device",
+    "dtype": "dtype",
+    "variant": "variant",
+    "model": "model",
+    "mode": "mode",
+}
 
 
-def varying(frame: pd.DataFrame, keys: Sequence[str] = tuple(key for key, _ in KEYS)) -> dict[str, pd.Series]:
-    """{header: column} for each of `keys` with more than one value in `frame`."""
-    return {name: frame[key] for key, name in KEYS if key in keys and key in frame and frame[key].nunique() > 1}
+def varying(frame: pd.DataFrame, keys: Sequence[str]) -> dict[str, pd.Series]:
+    """{header: column} for each of `keys` (in that order) with more than one value in `frame`."""
+    return {ROW_KEYS[key]: frame[key] for key in keys if key in frame and frame[key].nunique() > 1}

@@ -12,18 +12,8 @@ import pandas as pd
 
 from speedatlas.analyze import version_axis
 from speedatlas.present.formatting import format_speedup, markdown_table
+from speedatlas.present.report.rowkeys import ROW_KEYS
 
-# Row keys in reading order, with the header each gets.
-ROW_KEYS = {
-    "machine": "machine",
-    "workload": "workload",
-    "torch_requested": "torch",
-    "device": "device",
-    "dtype": "dtype",
-    "variant": "variant",
-    "model": "model",
-    "mode": "mode",
-}
 ALWAYS_SHOWN = ("model", "mode")
 # Keys already named by an axis's comparison label.
 COVERED_BY_AXIS = {"machine_device": ("machine", "device")}
